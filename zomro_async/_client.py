@@ -1,0 +1,173 @@
+"""`ZomroClient`: credentials, settings and the lifetime of one API connection."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ._clock import Clock, SystemClock
+from ._retry import RetryPolicy
+from ._session import ApiSession
+from ._snapshots import PollPolicy, SnapshotsManager, check_timeout
+from ._transport import Transport
+
+DEFAULT_BASE_URL = "https://api.zomro.com/"
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def check_base_url(url: str) -> str:
+    """`url` if it is safe to send credentials to: https, or http on a loopback host only."""
+    if not isinstance(url, str):
+        raise TypeError(f"base_url must be a str, not {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("base_url must not carry credentials; pass token= or username=/password=")
+    if parts.query or parts.fragment:
+        raise ValueError("base_url must not carry a query or a fragment")
+    host = parts.hostname or ""
+    if not host:
+        raise ValueError(f"base_url has no host: {url!r}")
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and _is_loopback(host):
+        return url
+    raise ValueError(
+        f"refusing {parts.scheme or 'a schemeless'} URL {url!r}: credentials go over https, "
+        "or plain http to a loopback host (127.0.0.1, localhost, ::1) only"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ZomroClient:
+    """An asyncio client of Zomro's API; use it as `async with ZomroClient(...) as client`.
+
+    Authenticate with a session `token`, or with `username` and `password` (the
+    client logs in on first use, and again once when the session expires).
+
+    Args:
+        token: a BILLmanager session id (`auth`). Mutually exclusive with username/password.
+        username, password: account credentials for `func=auth`.
+        base_url: the API URL; https, or http to a loopback host (the emulator).
+        session: an `aiohttp.ClientSession` of yours to use; the client never closes it.
+        request_timeout: seconds one HTTP request may take.
+        max_in_flight: the most requests this client has on the wire at once.
+        retry: how transient faults are retried (`RetryPolicy`).
+        poll: how waits poll (`PollPolicy`: 2 s growing by 1.5x up to 30 s by default).
+        conflict_timeout: how long a create waits out a previous snapshot still being taken.
+        verify_tls: certificate verification; on unless you turn it off explicitly.
+        clock: the clock waits and deadlines use (tests pass a `VirtualClock`).
+
+    Raises:
+        ValueError, TypeError: on missing or conflicting credentials or an unsafe URL.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        request_timeout: float = 30.0,
+        max_in_flight: int = 8,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        conflict_timeout: float = 900.0,
+        verify_tls: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        _check_credentials(token, username, password)
+        self.base_url = check_base_url(base_url)
+        self.clock: Clock = clock or SystemClock()
+        self.retry = retry or RetryPolicy()
+        self.poll = poll or PollPolicy()
+        self._transport = Transport(
+            self.base_url,
+            session=session,
+            timeout=check_timeout(request_timeout),
+            verify_tls=verify_tls,
+        )
+        self._api = ApiSession(
+            self._transport,
+            clock=self.clock,
+            retry=self.retry,
+            token=token,
+            username=username,
+            password=password,
+            max_in_flight=max_in_flight,
+        )
+        self.snapshots = SnapshotsManager(
+            self._api,
+            clock=self.clock,
+            poll=self.poll,
+            retry=self.retry,
+            conflict_timeout=check_timeout(conflict_timeout),
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **settings: Any) -> ZomroClient:
+        """A client configured from `ZOMRO_TOKEN`, or `ZOMRO_USERNAME` and
+        `ZOMRO_PASSWORD`, and `ZOMRO_API_URL`; `settings` go to the constructor.
+        """
+        env = os.environ if env is None else env
+        token = env.get("ZOMRO_TOKEN") or None
+        username = env.get("ZOMRO_USERNAME") or None
+        password = env.get("ZOMRO_PASSWORD") or None
+        if token is None and (username is None or password is None):
+            raise ValueError("set ZOMRO_TOKEN, or both ZOMRO_USERNAME and ZOMRO_PASSWORD")
+        if token is not None:
+            username = password = None
+        base_url = env.get("ZOMRO_API_URL") or DEFAULT_BASE_URL
+        settings.setdefault("base_url", base_url)
+        return cls(token=token, username=username, password=password, **settings)
+
+    def __repr__(self) -> str:
+        how = f"username={self._api.username!r}" if self._api.can_login else "token=***"
+        return f"ZomroClient(base_url={self.base_url!r}, {how})"
+
+    @property
+    def retries(self) -> int:
+        """How many times this client has retried a call after a transient fault."""
+        return self._api.retries
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session the client made (never one that was passed in)."""
+        await self._transport.aclose()
+
+
+def _check_credentials(token: str | None, username: str | None, password: str | None) -> None:
+    for name, value in (("token", token), ("username", username), ("password", password)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str")
+        if value is not None and not value:
+            raise ValueError(f"{name} must not be empty")
+    if token is not None and (username is not None or password is not None):
+        raise ValueError("pass either token= or username= and password=, not both")
+    if token is None and (username is None or password is None):
+        raise ValueError("pass token=, or both username= and password=")

@@ -1,0 +1,36 @@
+"""The clock the client measures deadlines and sleeps on: real unless a test swaps it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What the client needs of time; `zomro_async.testing.VirtualClock` is the test double."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back, for deadlines."""
+        ...
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch, for dates and event timestamps."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Suspend the calling task for `seconds`."""
+        ...
+
+
+class SystemClock:
+    """The real clock: `time.monotonic`, `time.time` and `asyncio.sleep`."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))

@@ -1,0 +1,120 @@
+"""The one cattrs converter: every hook that turns BILLmanager text into model fields."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from ._exceptions import ResponseError
+from ._models import Snapshot, SnapshotStatus
+
+# The page's field names, by the model field each fills.
+_RENAMED = {"created": "createdate", "status": "fleio_status"}
+_PAGE_FIELDS = frozenset(
+    _RENAMED.get(a.name, a.name)
+    for a in attrs.fields(Snapshot)
+    if a.name not in {"instance_id", "status_text", "extra", "_client"}
+)
+
+
+def _to_int(value: Any, _: type) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not an integer")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not (text.isascii() and text.lstrip("-").isdigit()):
+        raise ValueError(f"{value!r} is not an integer")
+    return int(text)
+
+
+def _to_date(value: Any, _: type) -> datetime.date:
+    if isinstance(value, datetime.date):
+        return value
+    # Dates come as `YYYY-MM-DD`, sometimes with a time after them.
+    return datetime.date.fromisoformat(str(value).strip()[:10])
+
+
+def _to_uuid(value: Any, _: type) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip())
+
+
+def _to_on_off(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"on", "yes", "true", "1"}:
+        return True
+    if text in {"off", "no", "false", "0", ""}:
+        return False
+    raise ValueError(f"{value!r} is neither on nor off")
+
+
+def _to_str(value: Any, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"{value!r} is not text")
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(detailed_validation=True)
+    converter.register_structure_hook(int, _to_int)
+    converter.register_structure_hook(str, _to_str)
+    converter.register_structure_hook(bool, _to_on_off)
+    converter.register_structure_hook(datetime.date, _to_date)
+    converter.register_structure_hook(uuid.UUID, _to_uuid)
+    converter.register_structure_hook(SnapshotStatus, lambda value, _: SnapshotStatus(value))
+    converter.register_structure_hook(
+        Snapshot,
+        make_dict_structure_fn(
+            Snapshot,
+            converter,
+            _cattrs_forbid_extra_keys=False,
+            created=override(rename="createdate"),
+            status=override(rename="fleio_status"),
+            _client=override(omit=True),
+        ),
+    )
+    return converter
+
+
+converter = _make_converter()
+
+
+def _failing_field(exc: BaseException) -> str:
+    """The model field a cattrs validation error is about, from the notes it carries."""
+    for sub in getattr(exc, "exceptions", ()):
+        for note in getattr(sub, "__notes__", ()):
+            name = getattr(note, "name", None)
+            if isinstance(name, str):
+                return _RENAMED.get(name, name)
+    return ""
+
+
+def snapshot_from_row(row: Mapping[str, str], instance_id: int) -> Snapshot:
+    """A `Snapshot` from one unwrapped `instances.snapshots` row.
+
+    Fields the page lists fill the model; any other goes to `extra`. A value that
+    cannot be read raises `ResponseError` naming the field and the value.
+    """
+    data: dict[str, Any] = {k: v for k, v in row.items() if k in _PAGE_FIELDS}
+    data["instance_id"] = instance_id
+    data["status_text"] = row.get("fleio_status", "")
+    data["extra"] = {k: v for k, v in row.items() if k not in _PAGE_FIELDS}
+    if "id" not in row:
+        raise ResponseError("a snapshot row has no id", field="id", value=None)
+    try:
+        return converter.structure(data, Snapshot)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        field = _failing_field(exc)
+        raise ResponseError(
+            f"could not read field {field or '?'!r} of snapshot row",
+            field=field,
+            value=row.get(field),
+        ) from exc

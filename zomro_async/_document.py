@@ -1,0 +1,202 @@
+"""BILLmanager's JSON document rules as pure functions: `$` values, one-or-list, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ._exceptions import (
+    ApiError,
+    AuthError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    ResponseError,
+    TransportError,
+)
+
+Doc = Mapping[str, Any]
+Row = dict[str, str]
+
+_EXCERPT_CHARS = 200
+# `$type` values that mean the session or the user is not allowed: re-login territory.
+_AUTH_TYPES = frozenset({"access", "auth"})
+_AUTH_OBJECTS = frozenset({"nouser", "account_not_found", "badpassword"})
+# A `missed` error about a field the client filled with an id means that element is missing.
+_ID_FIELDS = frozenset({"elid", "plid", "elname"})
+_INVALID_TYPES = frozenset({"missed", "value", "exists"})
+
+
+def excerpt(body: bytes | str, limit: int = _EXCERPT_CHARS) -> str:
+    """The start of a body, whitespace folded, for error messages."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header given in seconds; None for dates or garbage."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 and seconds == seconds else None
+
+
+def parse_body(status: int, body: bytes, retry_after: str | None = None) -> Doc:
+    """The `doc` of an HTTP answer, or `TransportError` when there is no usable document."""
+    after = parse_retry_after(retry_after)
+    if not 200 <= status < 300:
+        raise TransportError(
+            "the API answered with an HTTP error",
+            status=status,
+            body_excerpt=excerpt(body),
+            retry_after=after,
+        )
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise TransportError(
+            "the API's answer is not a JSON document", status=status, body_excerpt=excerpt(body)
+        ) from exc
+    doc = data.get("doc") if isinstance(data, dict) else None
+    if not isinstance(doc, dict):
+        raise TransportError(
+            "the API's answer has no `doc` object", status=status, body_excerpt=excerpt(body)
+        )
+    return doc
+
+
+def unwrap(node: object, field: str = "") -> str | None:
+    """The text of a node: `{"$": v}` is `v`, `{}` and absence are None.
+
+    A list (seen for `createdate`) gives its first non-empty text.
+    """
+    if node is None:
+        return None
+    if isinstance(node, str):
+        return node
+    if isinstance(node, bool):
+        raise ResponseError(f"field {field!r} holds a boolean, not text", field=field, value=node)
+    if isinstance(node, int | float):
+        return str(node)
+    if isinstance(node, list):
+        for item in node:
+            text = unwrap(item, field)
+            if text is not None:
+                return text
+        return None
+    if isinstance(node, dict):
+        if "$" not in node:
+            return None
+        value = node["$"]
+        if isinstance(value, dict | list):
+            raise ResponseError(f"field {field!r} has a nested value", field=field, value=value)
+        return unwrap(value, field)
+    raise ResponseError(f"field {field!r} has an unexpected value", field=field, value=node)
+
+
+def as_list(node: object) -> list[Any]:
+    """One object or a list of them, as a list; a missing node is an empty list."""
+    if node is None:
+        return []
+    if isinstance(node, list):
+        return node
+    return [node]
+
+
+def rows(doc: Doc) -> list[Row]:
+    """The rows of a list function (`doc.elem`), each a mapping of field to text.
+
+    Empty fields (`{}`) are left out. A missing `elem` is an empty list.
+    """
+    result: list[Row] = []
+    for item in as_list(doc.get("elem")):
+        if not isinstance(item, dict):
+            raise ResponseError("a row of `elem` is not an object", field="elem", value=item)
+        row: Row = {}
+        for key, node in item.items():
+            text = unwrap(node, key)
+            if text is not None:
+                row[key] = text
+        result.append(row)
+    return result
+
+
+def api_error_class(type_: str, object_: str) -> type[ApiError]:
+    """Which error a `doc.error` with this `$type` and `$object` is."""
+    if object_ == "runningoperation":
+        return ConflictError
+    if type_ in _AUTH_TYPES or object_ in _AUTH_OBJECTS:
+        return AuthError
+    if type_ == "missed" and object_ in _ID_FIELDS:
+        return NotFoundError
+    if type_ in _INVALID_TYPES:
+        return InvalidRequestError
+    return ApiError
+
+
+def _text(node: object, field: str) -> str:
+    try:
+        return unwrap(node, field) or ""
+    except ResponseError:
+        return ""
+
+
+def error_from(doc: Doc, func: str = "") -> ApiError | None:
+    """The typed error `doc.error` describes, or None when the document is no error."""
+    node = doc.get("error")
+    if node is None:
+        return None
+    if not isinstance(node, dict):
+        return ApiError("the API reported an error", func=func, detail=_text(node, "error"))
+    type_ = _text(node.get("$type"), "$type")
+    object_ = _text(node.get("$object"), "$object")
+    params: dict[str, str] = {}
+    for param in as_list(node.get("param")):
+        if isinstance(param, dict):
+            name = _text(param.get("$name"), "$name")
+            if name:
+                params[name] = _text(param, name)
+    cls = api_error_class(type_, object_)
+    return cls(
+        _text(node.get("msg"), "msg") or "the API reported an error",
+        type=type_,
+        object=object_,
+        detail=_text(node.get("detail"), "detail"),
+        params=params,
+        func=func,
+    )
+
+
+def raise_for_error(doc: Doc, func: str = "") -> Doc:
+    """`doc` itself, or the typed error it carries raised."""
+    error = error_from(doc, func)
+    if error is not None:
+        raise error
+    return doc
+
+
+def session_id(doc: Doc) -> str:
+    """The session id a `func=auth` answer carries in `doc.auth.$id`."""
+    auth = doc.get("auth")
+    sid = auth.get("$id") if isinstance(auth, dict) else None
+    if not isinstance(sid, str) or not sid.strip():
+        raise ResponseError("the login answer carries no session id", field="auth.$id")
+    return sid.strip()
+
+
+def created_id(doc: Doc) -> int | None:
+    """The new object's id from `doc.id`, when the answer happens to carry one."""
+    try:
+        text = unwrap(doc.get("id"), "id")
+    except ResponseError:
+        return None
+    if text is None or not text.strip().isdigit():
+        return None
+    value = int(text)
+    return value if value > 0 else None

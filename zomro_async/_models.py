@@ -1,0 +1,139 @@
+"""The plain attrs models: a snapshot and its status. No I/O happens here."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._snapshots import SnapshotsManager
+
+
+class SnapshotStatus(enum.Enum):
+    """A snapshot's `fleio_status`, matched case-insensitively; anything else is `UNKNOWN`."""
+
+    QUEUED = "queued"
+    SAVING = "saving"
+    UPLOADING = "uploading"
+    IMPORTING = "importing"
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+    DELETING = "deleting"
+    PENDING_DELETE = "pending_delete"
+    DELETED = "deleted"
+    KILLED = "killed"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def _missing_(cls, value: object) -> SnapshotStatus:
+        # Fleio capitalises ("Active"), the panel trims and lower-cases: do the same,
+        # and never fail on a state nobody has documented yet.
+        if isinstance(value, str):
+            key = value.strip().lower().replace(" ", "_").replace("-", "_")
+            for member in cls:
+                if member.value == key:
+                    return member
+        return cls.UNKNOWN
+
+    @property
+    def failed(self) -> bool:
+        """True for states a snapshot never leaves to become usable (Killed, Error)."""
+        return self in _FAILED
+
+    @property
+    def in_progress(self) -> bool:
+        """True while the snapshot is still being taken."""
+        return self in _IN_PROGRESS
+
+
+_FAILED = frozenset({SnapshotStatus.KILLED, SnapshotStatus.ERROR})
+_IN_PROGRESS = frozenset(
+    {
+        SnapshotStatus.QUEUED,
+        SnapshotStatus.SAVING,
+        SnapshotStatus.UPLOADING,
+        SnapshotStatus.IMPORTING,
+    }
+)
+
+
+class _Bound(Protocol):
+    """What a bound snapshot asks of the client that returned it."""
+
+    async def get(self, instance_id: int, snapshot_id: int) -> Snapshot: ...
+    async def delete(self, instance_id: int, snapshot_id: int) -> None: ...
+    async def wait_active(
+        self, instance_id: int, snapshot_id: int, *, timeout: float = ...
+    ) -> Snapshot: ...
+    async def wait_deleted(
+        self, instance_id: int, snapshot_id: int, *, timeout: float = ...
+    ) -> None: ...
+
+
+@attrs.frozen(kw_only=True)
+class Snapshot:
+    """One snapshot of a Cloud VPS instance, as `instances.snapshots` lists it.
+
+    Returned by the client, it is bound to it: `refresh()`, `wait_active()`,
+    `wait_deleted()` and `delete()` work on it. The binding takes no part in
+    equality or repr. Fields the API page does not list are kept in `extra`.
+    """
+
+    id: int
+    instance_id: int
+    name: str = ""
+    status: SnapshotStatus = SnapshotStatus.UNKNOWN
+    status_text: str = ""
+    created: datetime.date | None = None
+    architecture: str | None = None
+    disk_format: str | None = None
+    fleio_id: uuid.UUID | None = None
+    hypervisor_type: str | None = None
+    image_size: int | None = None
+    item_real_status: int | None = None
+    min_disk: int | None = None
+    min_ram: int | None = None
+    os_distro: str | None = None
+    os_version: str | None = None
+    protected: bool = False
+    region: str | None = None
+    visibility: str | None = None
+    extra: Mapping[str, str] = attrs.field(factory=dict)
+    _client: _Bound | None = attrs.field(default=None, eq=False, repr=False, alias="client")
+
+    def bind(self, client: SnapshotsManager) -> Snapshot:
+        """This snapshot, bound to `client.snapshots` so its methods can call the API."""
+        return attrs.evolve(self, client=client)
+
+    def _bound(self) -> _Bound:
+        if self._client is None:
+            raise RuntimeError(
+                "this Snapshot is not bound to a client; use the one a ZomroClient returned"
+            )
+        return self._client
+
+    async def refresh(self) -> Snapshot:
+        """The snapshot as the API lists it now. Raises `NotFoundError` once it is gone."""
+        return await self._bound().get(self.instance_id, self.id)
+
+    async def wait_active(self, timeout: float = 3600.0) -> Snapshot:
+        """Await `ACTIVE` and return the refreshed snapshot.
+
+        Raises `SnapshotFailed` on a failed state or if the snapshot disappears,
+        and `WaitTimeout` (carrying the last snapshot seen) at the deadline.
+        """
+        return await self._bound().wait_active(self.instance_id, self.id, timeout=timeout)
+
+    async def delete(self) -> None:
+        """Ask the API to delete this snapshot; `wait_deleted()` awaits its disappearance."""
+        await self._bound().delete(self.instance_id, self.id)
+
+    async def wait_deleted(self, timeout: float = 600.0) -> None:
+        """Await the moment the snapshot is no longer listed; `WaitTimeout` at the deadline."""
+        await self._bound().wait_deleted(self.instance_id, self.id, timeout=timeout)

@@ -1,0 +1,170 @@
+"""The session layer: form posts with `auth`, one shared login, re-login, retries, the budget."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+
+from . import _document
+from ._clock import Clock
+from ._exceptions import ApiError, AuthError, TransportError, ZomroError
+from ._retry import RetryPolicy, call_with_retries
+from ._transport import Transport
+
+logger = logging.getLogger("zomro_async")
+
+SECRET_FIELDS = frozenset({"auth", "password", "authinfo", "key", "qrcode"})
+REDACTED = "***"
+
+
+def redact_fields(fields: Mapping[str, str]) -> dict[str, str]:
+    """`fields` with every secret value replaced, for logs."""
+    return {k: (REDACTED if k in SECRET_FIELDS else v) for k, v in fields.items()}
+
+
+def scrub(error: ZomroError, secrets: set[str]) -> ZomroError:
+    """`error` with any secret text (a token, a password) in its texts replaced."""
+    live = [s for s in secrets if s and len(s) >= 4]
+    if not live:
+        return error
+
+    def clean(text: str) -> str:
+        for secret in live:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    if isinstance(error, ApiError):
+        error.message = clean(error.message)
+        error.detail = clean(error.detail)
+        error.params = {k: clean(v) for k, v in error.params.items()}
+    if isinstance(error, TransportError):
+        error.body_excerpt = clean(error.body_excerpt)
+    error.args = tuple(clean(a) if isinstance(a, str) else a for a in error.args)
+    return error
+
+
+class ApiSession:
+    """Sends API calls: adds `out`, `lang` and `auth`, logs in (once for all
+    concurrent callers), logs in again once on an `access` error when it holds a
+    password, retries transient faults, and keeps at most `max_in_flight`
+    requests on the wire.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        clock: Clock,
+        retry: RetryPolicy,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        max_in_flight: int = 8,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.transport = transport
+        self.clock = clock
+        self.retry = retry
+        self.username = username
+        self._password = password
+        self._session_id = token
+        self._secrets: set[str] = {s for s in (token, password) if s}
+        self._login_lock = asyncio.Lock()
+        self._budget = asyncio.Semaphore(max_in_flight)
+        self.max_in_flight = max_in_flight
+        self.retries = 0
+
+    @property
+    def can_login(self) -> bool:
+        return self.username is not None and self._password is not None
+
+    def __repr__(self) -> str:
+        how = f"user={self.username!r}" if self.can_login else "token"
+        return f"ApiSession({self.transport.url!r}, {how})"
+
+    def _count_retry(self, error: BaseException, wait: float) -> None:
+        self.retries += 1
+        logger.debug("retrying in %.2fs after %s", wait, type(error).__name__)
+
+    async def call(
+        self, func: str, fields: Mapping[str, str], *, retry: bool = True
+    ) -> _document.Doc:
+        """One API call; transient faults are retried unless `retry` is False."""
+        if not retry:
+            return await self._call_with_auth(func, fields)
+        return await call_with_retries(
+            lambda: self._call_with_auth(func, fields),
+            policy=self.retry,
+            clock=self.clock,
+            on_retry=self._count_retry,
+        )
+
+    async def _call_with_auth(self, func: str, fields: Mapping[str, str]) -> _document.Doc:
+        session_id = await self._current_session()
+        try:
+            return await self._send(func, {**fields, "auth": session_id})
+        except AuthError:
+            if not self.can_login:
+                raise
+            # The session expired or was dropped: log in again once, repeat once.
+            session_id = await self._login(stale=session_id)
+            return await self._send(func, {**fields, "auth": session_id})
+
+    async def _current_session(self) -> str:
+        if self._session_id is not None:
+            return self._session_id
+        return await self._login(stale=None)
+
+    async def _login(self, *, stale: str | None) -> str:
+        async with self._login_lock:
+            if self._session_id is not None and self._session_id != stale:
+                return self._session_id  # another caller already logged in
+            if not self.can_login:
+                raise AuthError("no session and no username and password to log in with")
+            fields = {"username": self.username or "", "password": self._password or ""}
+            doc = await call_with_retries(
+                lambda: self._send("auth", fields),
+                policy=self.retry,
+                clock=self.clock,
+                on_retry=self._count_retry,
+            )
+            session_id = _document.session_id(doc)
+            self._secrets.add(session_id)
+            self._session_id = session_id
+            return session_id
+
+    async def _send(self, func: str, fields: Mapping[str, str]) -> _document.Doc:
+        form = {"func": func, "out": "json", "lang": "en", **fields}
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            async with self._budget:
+                answer = await self.transport.post(form)
+            doc = _document.parse_body(answer.status, answer.body, answer.retry_after)
+            return _document.raise_for_error(doc, func)
+        except ZomroError as exc:
+            outcome = _describe(exc)
+            scrub(exc, self._secrets)
+            raise
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            logger.debug(
+                "%s -> %s in %.3fs %s",
+                func,
+                outcome,
+                time.perf_counter() - started,
+                redact_fields(form),
+            )
+
+
+def _describe(error: ZomroError) -> str:
+    if isinstance(error, ApiError):
+        return f"{type(error).__name__}(type={error.type!r}, object={error.object!r})"
+    if isinstance(error, TransportError):
+        return f"{type(error).__name__}(status={error.status})"
+    return type(error).__name__
