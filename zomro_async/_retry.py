@@ -103,6 +103,7 @@ async def call_with_retries(
         before_sleep=before_sleep,
         reraise=True,
     )
+
     async def attempt() -> T:
         # tenacity awaits only what it recognises as a coroutine function.
         return await call()

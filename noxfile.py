@@ -1,0 +1,37 @@
+"""Project tasks: tests, lint, typecheck, bench."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+# aioresponses (a test tool) breaks on aiohttp 3.14; the pin lives here, not in
+# the package's dependencies, so users are free to run the latest aiohttp.
+TEST_CONSTRAINTS = "tests/constraints.txt"
+COVERAGE_FLOOR = "90"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite with branch coverage."""
+    session.install("-c", TEST_CONSTRAINTS, "-e", ".[test,cli]")
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report", f"--fail-under={COVERAGE_FLOOR}")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-c", TEST_CONSTRAINTS, "-e", ".[cli,test]", "mypy")
+    session.run("mypy", "--strict", "zomro_async")
