@@ -1,0 +1,127 @@
+"""Shared fixtures: a scripted fake API over aioresponses, a virtual clock, quick clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from aioresponses import CallbackResult, aioresponses
+
+import zomro_async as z
+from zomro_async.testing._clock import VirtualClock
+
+URL = "https://api.zomro.com/"
+TOKEN = "tok-5acd1215da7a09eaae215987"
+PASSWORD = "pw-very-secret-42"
+
+Answer = dict[str, Any] | tuple[int, str] | BaseException | CallbackResult
+
+
+def doc(**nodes: Any) -> dict[str, Any]:
+    """A BILLmanager document with every leaf string wrapped as {"$": ...}."""
+
+    def wrap(value: Any) -> Any:
+        if isinstance(value, str):
+            return {"$": value}
+        if isinstance(value, list):
+            return [wrap(v) for v in value]
+        if isinstance(value, dict):
+            return {k: (v if k.startswith("$") else wrap(v)) for k, v in value.items()}
+        return value
+
+    return {"doc": {k: wrap(v) for k, v in nodes.items()}}
+
+
+def row(
+    snapshot_id: int, name: str = "snap", status: str = "Saving", **more: str
+) -> dict[str, str]:
+    fields = {"id": str(snapshot_id), "name": name, "fleio_status": status, **more}
+    return fields
+
+
+def listing(*rows: dict[str, str]) -> dict[str, Any]:
+    return doc(elem=list(rows)) if rows else doc()
+
+
+def error(type_: str, object_: str = "", msg: str = "refused") -> dict[str, Any]:
+    return {"doc": {"error": {"$type": type_, "$object": object_, "msg": {"$": msg}}}}
+
+
+class FakeApi:
+    """Answers each POST with the next scripted answer (per `func`) and records the forms."""
+
+    def __init__(self, mocked: aioresponses) -> None:
+        self.forms: list[dict[str, str]] = []
+        self._script: dict[str, list[Answer | Callable[[dict[str, str]], Answer]]] = {}
+        mocked.post(URL, callback=self._answer, repeat=True)
+
+    def on(self, func: str, *answers: Answer | Callable[[dict[str, str]], Answer]) -> FakeApi:
+        self._script.setdefault(func, []).extend(answers)
+        return self
+
+    def funcs(self) -> list[str]:
+        return [f["func"] for f in self.forms]
+
+    def _answer(self, url: Any, **kwargs: Any) -> CallbackResult:
+        form = dict(kwargs["data"])
+        self.forms.append(form)
+        queue = self._script.get(form["func"])
+        if not queue:
+            raise AssertionError(f"unscripted call {form['func']}")
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if callable(answer) and not isinstance(answer, BaseException):
+            answer = answer(form)
+        if isinstance(answer, BaseException):
+            raise answer
+        if isinstance(answer, CallbackResult):
+            return answer
+        if isinstance(answer, tuple):
+            status, body = answer
+            return CallbackResult(status=status, body=body, content_type="text/html")
+        return CallbackResult(status=200, payload=answer)
+
+
+@pytest.fixture
+def mocked() -> Iterator[aioresponses]:
+    with aioresponses() as m:
+        yield m
+
+
+@pytest.fixture
+def api(mocked: aioresponses) -> FakeApi:
+    return FakeApi(mocked)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+QUICK_RETRY = z.RetryPolicy(attempts=4, initial_wait=0.5, max_wait=2.0, jitter=0.1)
+QUICK_POLL = z.PollPolicy(initial=2.0, multiplier=1.5, maximum=30.0, jitter=0.0)
+
+
+@pytest.fixture
+def make_client(clock: VirtualClock) -> Iterator[Callable[..., z.ZomroClient]]:
+    def make(**settings: Any) -> z.ZomroClient:
+        if "username" not in settings:
+            settings.setdefault("token", TOKEN)
+        settings.setdefault("clock", clock)
+        settings.setdefault("retry", QUICK_RETRY)
+        settings.setdefault("poll", QUICK_POLL)
+        return z.ZomroClient(**settings)
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., z.ZomroClient]) -> AsyncIterator[z.ZomroClient]:
+    async with make_client() as c:
+        yield c
+
+
+@pytest.fixture
+async def login_client(make_client: Callable[..., z.ZomroClient]) -> AsyncIterator[z.ZomroClient]:
+    async with make_client(username="alice", password=PASSWORD) as c:
+        yield c

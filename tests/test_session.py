@@ -1,0 +1,209 @@
+"""The session layer over aioresponses: form fields, login, re-login, retries, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+from aioresponses import CallbackResult
+
+import zomro_async as z
+from tests.conftest import PASSWORD, TOKEN, FakeApi, doc, error, listing, row
+
+LOGIN = doc(auth={"$id": "sid-first-0001"})
+RELOGIN = doc(auth={"$id": "sid-second-0002"})
+EXPIRED = error("access", "", "Insufficient privileges to perform this operation")
+
+
+async def test_every_call_posts_func_out_lang_and_auth(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on("instances.snapshots", listing())
+    await client.snapshots.list(5203773)
+    assert api.forms == [
+        {
+            "func": "instances.snapshots",
+            "out": "json",
+            "lang": "en",
+            "auth": TOKEN,
+            "elid": "5203773",
+        }
+    ]
+
+
+async def test_login_happens_once_for_concurrent_first_calls(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    api.on("auth", LOGIN).on("instances.snapshots", listing())
+    await asyncio.gather(*(login_client.snapshots.list(i) for i in range(1, 11)))
+    assert api.funcs().count("auth") == 1
+    login = api.forms[0]
+    assert login == {
+        "func": "auth",
+        "out": "json",
+        "lang": "en",
+        "username": "alice",
+        "password": PASSWORD,
+    }
+    assert {f["auth"] for f in api.forms[1:]} == {"sid-first-0001"}
+
+
+async def test_an_access_error_logs_in_again_once_and_repeats_the_call(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    api.on("auth", LOGIN, RELOGIN)
+    api.on("instances.snapshots", listing(), EXPIRED, listing(row(7)))
+    await login_client.snapshots.list(1)
+    snaps = await login_client.snapshots.list(1)
+    assert [s.id for s in snaps] == [7]
+    assert api.funcs() == [
+        "auth",
+        "instances.snapshots",
+        "instances.snapshots",
+        "auth",
+        "instances.snapshots",
+    ]
+    assert api.forms[-1]["auth"] == "sid-second-0002"
+
+
+async def test_access_error_after_relogin_is_an_auth_error(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    api.on("auth", LOGIN, RELOGIN).on("instances.snapshots", EXPIRED)
+    with pytest.raises(z.AuthError) as caught:
+        await login_client.snapshots.list(1)
+    assert caught.value.type == "access"
+    assert api.funcs().count("auth") == 2
+    assert api.funcs().count("instances.snapshots") == 2
+
+
+async def test_a_token_client_raises_auth_error_without_logging_in(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api.on("instances.snapshots", EXPIRED)
+    with pytest.raises(z.AuthError):
+        await client.snapshots.list(1)
+    assert api.funcs() == ["instances.snapshots"]
+
+
+async def test_bad_password_is_an_auth_error_and_not_retried(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    api.on("auth", error("auth", "badpassword", "Invalid username or password"))
+    with pytest.raises(z.AuthError) as caught:
+        await login_client.snapshots.list(1)
+    assert caught.value.object == "badpassword"
+    assert api.funcs() == ["auth"]
+
+
+async def test_login_answer_without_session_id_is_a_response_error(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    api.on("auth", doc(ok={}))
+    with pytest.raises(z.ResponseError):
+        await login_client.snapshots.list(1)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        (502, "<html><body>502 Bad Gateway</body></html>"),
+        (503, "<html>busy</html>"),
+        (429, "slow down"),
+        (200, '{"doc": {"elem": [{"id": '),
+        (200, "<?xml version='1.0'?><doc/>"),
+        aiohttp.ServerDisconnectedError(),
+        aiohttp.ClientConnectionError("reset"),
+        TimeoutError(),
+    ],
+    ids=["502", "503", "429", "truncated", "xml", "disconnect", "conn-error", "timeout"],
+)
+async def test_reads_retry_transient_faults(
+    api: FakeApi, client: z.ZomroClient, fault: tuple[int, str] | BaseException
+) -> None:
+    api.on("instances.snapshots", fault, fault, listing(row(3)))
+    snaps = await client.snapshots.list(1)
+    assert [s.id for s in snaps] == [3]
+    assert api.funcs() == ["instances.snapshots"] * 3
+    assert client.retries == 2
+
+
+async def test_retries_are_bounded_and_reraise_the_last_real_error(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api.on("instances.snapshots", (503, "<html>maintenance</html>"))
+    with pytest.raises(z.TransportError) as caught:
+        await client.snapshots.list(1)
+    assert caught.value.status == 503
+    assert "maintenance" in caught.value.body_excerpt
+    assert len(api.forms) == client.retry.attempts
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+async def test_client_errors_are_not_retried(
+    api: FakeApi, client: z.ZomroClient, status: int
+) -> None:
+    api.on("instances.snapshots", (status, "<html>no</html>"))
+    with pytest.raises(z.TransportError) as caught:
+        await client.snapshots.list(1)
+    assert caught.value.status == status
+    assert len(api.forms) == 1
+
+
+async def test_retry_after_is_honoured_up_to_the_cap(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    sleeps: list[float] = []
+
+    class RecordingClock:
+        def monotonic(self) -> float:
+            return 0.0
+
+        def time(self) -> float:
+            return 0.0
+
+        async def sleep(self, seconds: float) -> None:
+            sleeps.append(seconds)
+
+    api.on(
+        "instances.snapshots",
+        CallbackResult(status=429, body="slow", headers={"Retry-After": "7"}),
+        CallbackResult(status=429, body="slow", headers={"Retry-After": "9999"}),
+        listing(),
+    )
+    async with make_client(clock=RecordingClock()) as client:
+        await client.snapshots.list(1)
+    assert sleeps[0] == pytest.approx(7.0)
+    assert sleeps[1] == pytest.approx(client.retry.max_retry_after)
+
+
+async def test_debug_log_has_one_line_per_call_and_no_secret(
+    api: FakeApi, login_client: z.ZomroClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.on("auth", LOGIN).on("instances.snapshots", EXPIRED, listing())
+    api.on("auth", LOGIN, RELOGIN)
+    caplog.set_level(logging.DEBUG, logger="zomro_async")
+    await login_client.snapshots.list(1)
+    text = caplog.text
+    lines = [r for r in caplog.records if r.name == "zomro_async" and "->" in r.getMessage()]
+    assert len(lines) == len(api.forms)
+    for secret in (PASSWORD, "sid-first-0001", "sid-second-0002"):
+        assert secret not in text
+    assert "instances.snapshots -> AuthError" in text
+
+
+async def test_secrets_echoed_by_the_server_are_scrubbed_from_errors(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    api.on("auth", LOGIN)
+    api.on(
+        "instances.snapshots",
+        error("value", "elid", f"bad request auth=sid-first-0001 password={PASSWORD}"),
+    )
+    with pytest.raises(z.InvalidRequestError) as caught:
+        await login_client.snapshots.list(1)
+    text = str(caught.value) + repr(caught.value) + caught.value.message
+    assert "sid-first-0001" not in text
+    assert PASSWORD not in text
+    assert "***" in text

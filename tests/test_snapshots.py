@@ -1,0 +1,389 @@
+"""Snapshot calls over aioresponses: fields sent, validation, no duplicate creates, waits."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+
+import zomro_async as z
+from tests.conftest import FakeApi, doc, error, listing, row
+
+INSTANCE = 5203773
+BUSY = error("exists", "runningoperation", "Another operation is already running")
+
+
+class SteppingClock:
+    """A clock whose sleeps only record and advance time: no real waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+# -- fields sent ----------------------------------------------------------------
+
+
+async def test_list_structures_rows_and_binds_them(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on(
+        "instances.snapshots",
+        listing(row(1, "a", "Active", createdate="2024-07-23", protected="on"), row(2, "b")),
+    )
+    first, second = await client.snapshots.list(INSTANCE)
+    assert (first.id, first.name, first.status, first.protected) == (
+        1,
+        "a",
+        z.SnapshotStatus.ACTIVE,
+        True,
+    )
+    assert first.created == datetime.date(2024, 7, 23)
+    assert first.instance_id == INSTANCE
+    assert second.status is z.SnapshotStatus.SAVING
+    api.on("instances.snapshots", listing(row(1, "a", "Active")))
+    assert (await first.refresh()).id == 1
+
+
+async def test_create_posts_the_pages_fields_and_finds_the_new_snapshot(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api.on("instances.snapshots.edit", doc(ok={}))
+    api._script["instances.snapshots"] = [
+        listing(row(1, "old", "Active")),
+        listing(row(1, "old", "Active"), row(2, "MySnapshot")),
+    ]
+    snap = await client.snapshots.create(INSTANCE, "MySnapshot")
+    assert (snap.id, snap.name, snap.status) == (2, "MySnapshot", z.SnapshotStatus.SAVING)
+    create = api.forms[1]
+    assert create == {
+        "func": "instances.snapshots.edit",
+        "out": "json",
+        "lang": "en",
+        "auth": client._api._session_id,
+        "plid": str(INSTANCE),
+        "name": "MySnapshot",
+        "sok": "ok",
+    }
+
+
+async def test_create_prefers_doc_id_when_the_answer_has_one(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api._script["instances.snapshots"] = [
+        listing(),
+        listing(row(8, "same"), row(9, "same")),
+    ]
+    api.on("instances.snapshots.edit", doc(ok={}, id="8"))
+    assert (await client.snapshots.create(INSTANCE, "same")).id == 8
+
+
+async def test_delete_posts_plid_elid_elname_and_sok(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on("image.delete", doc(ok={}))
+    await client.snapshots.delete(INSTANCE, 5204214)
+    form = api.forms[0]
+    assert {k: form[k] for k in ("func", "plid", "elid", "elname", "sok")} == {
+        "func": "image.delete",
+        "plid": str(INSTANCE),
+        "elid": "5204214",
+        "elname": "5204214",
+        "sok": "ok",
+    }
+
+
+async def test_delete_retries_transient_faults(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on("image.delete", (502, "<html>bad gateway</html>"), doc(ok={}))
+    await client.snapshots.delete(INSTANCE, 9)
+    assert api.funcs() == ["image.delete", "image.delete"]
+
+
+# -- validation: nothing is sent --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("instance_id", "name", "error_type"),
+    [
+        (True, "x", TypeError),
+        ("5203773", "x", TypeError),
+        (5.0, "x", TypeError),
+        (0, "x", ValueError),
+        (-1, "x", ValueError),
+        (2**63, "x", ValueError),
+        (1, "", ValueError),
+        (1, "   ", ValueError),
+        (1, "a" * 256, ValueError),
+        (1, "bad\nname", ValueError),
+        (1, "nul\x00", ValueError),
+        (1, None, TypeError),
+        (1, b"bytes", TypeError),
+    ],
+)
+async def test_bad_create_input_raises_before_anything_is_sent(
+    api: FakeApi,
+    client: z.ZomroClient,
+    instance_id: object,
+    name: object,
+    error_type: type[Exception],
+) -> None:
+    with pytest.raises(error_type):
+        await client.snapshots.create(instance_id, name)  # type: ignore[arg-type]
+    assert api.forms == []
+
+
+async def test_a_255_character_name_is_accepted(api: FakeApi, client: z.ZomroClient) -> None:
+    name = "ы" * 255
+    api._script["instances.snapshots"] = [listing(), listing(row(4, name))]
+    api.on("instances.snapshots.edit", doc(ok={}))
+    assert (await client.snapshots.create(1, name)).name == name
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.list(0),
+        lambda s: s.get(1, False),
+        lambda s: s.delete(1, -5),
+        lambda s: s.delete("1", 5),
+        lambda s: s.wait_active(1, 2, timeout=-1),
+        lambda s: s.wait_active(1, 2, timeout=float("nan")),
+        lambda s: s.wait_deleted(1, 2, timeout="10"),
+    ],
+)
+async def test_bad_ids_and_timeouts_raise_before_anything_is_sent(
+    api: FakeApi, client: z.ZomroClient, call: Callable[[z.SnapshotsManager], object]
+) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        await call(client.snapshots)  # type: ignore[misc]
+    assert api.forms == []
+
+
+# -- creates are never blindly retried ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ambiguous",
+    [
+        (502, "<html>502 Bad Gateway</html>"),
+        (200, '{"doc": {"ok"'),
+        aiohttp.ServerDisconnectedError(),
+        TimeoutError(),
+    ],
+    ids=["502", "truncated", "disconnect", "timeout"],
+)
+async def test_an_ambiguous_create_that_made_the_snapshot_is_no_duplicate(
+    api: FakeApi, client: z.ZomroClient, ambiguous: tuple[int, str] | BaseException
+) -> None:
+    api._script["instances.snapshots"] = [listing(), listing(row(77, "nightly"))]
+    api.on("instances.snapshots.edit", ambiguous)
+    snap = await client.snapshots.create(INSTANCE, "nightly")
+    assert snap.id == 77
+    assert api.funcs().count("instances.snapshots.edit") == 1
+
+
+async def test_an_ambiguous_create_that_made_nothing_is_tried_again(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api._script["instances.snapshots"] = [listing(), listing(), listing(row(5, "n"))]
+    api.on("instances.snapshots.edit", (503, "<html>busy</html>"), doc(ok={}))
+    assert (await client.snapshots.create(INSTANCE, "n")).id == 5
+    assert api.funcs() == [
+        "instances.snapshots",
+        "instances.snapshots.edit",
+        "instances.snapshots",
+        "instances.snapshots.edit",
+        "instances.snapshots",
+    ]
+
+
+async def test_create_gives_up_after_the_retry_budget(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on("instances.snapshots", listing())
+    api.on("instances.snapshots.edit", (502, "<html>down</html>"))
+    with pytest.raises(z.TransportError):
+        await client.snapshots.create(INSTANCE, "n")
+    assert api.funcs().count("instances.snapshots.edit") == client.retry.attempts
+
+
+async def test_a_refused_create_is_not_retried(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on("instances.snapshots", listing())
+    api.on("instances.snapshots.edit", (400, "<html>bad request</html>"))
+    with pytest.raises(z.TransportError):
+        await client.snapshots.create(INSTANCE, "n")
+    assert api.funcs().count("instances.snapshots.edit") == 1
+
+
+async def test_a_conflict_is_waited_out(api: FakeApi, client: z.ZomroClient) -> None:
+    api._script["instances.snapshots"] = [listing(row(1, "prev")), listing(row(1), row(2, "n"))]
+    api.on("instances.snapshots.edit", BUSY, BUSY, doc(ok={}))
+    assert (await client.snapshots.create(INSTANCE, "n")).id == 2
+    assert api.funcs().count("instances.snapshots.edit") == 3
+
+
+async def test_a_conflict_past_conflict_timeout_is_raised(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    api.on("instances.snapshots", listing(row(1, "prev")))
+    api.on("instances.snapshots.edit", BUSY)
+    async with make_client(conflict_timeout=60.0) as client:
+        with pytest.raises(z.ConflictError) as caught:
+            await client.snapshots.create(INSTANCE, "n")
+    assert caught.value.object == "runningoperation"
+    assert 1 < api.funcs().count("instances.snapshots.edit") < 30
+
+
+async def test_an_accepted_create_that_never_shows_up_is_a_response_error(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api.on("instances.snapshots", listing())
+    api.on("instances.snapshots.edit", doc(ok={}))
+    with pytest.raises(z.ResponseError, match="does not list it"):
+        await client.snapshots.create(INSTANCE, "n")
+    assert api.funcs().count("instances.snapshots.edit") == 1
+
+
+# -- waiting -------------------------------------------------------------------------
+
+
+async def test_wait_active_polls_with_backoff_until_active(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    clock = SteppingClock()
+    saving = listing(row(3, "n", "Saving"))
+    api._script["instances.snapshots"] = [saving] * 6 + [
+        listing(row(3, "n", "Active", image_size="3"))
+    ]
+    async with make_client(clock=clock) as client:
+        snap = await client.snapshots.wait_active(INSTANCE, 3, timeout=3600)
+    assert snap.status is z.SnapshotStatus.ACTIVE
+    assert snap.image_size == 3
+    assert clock.sleeps == pytest.approx([2.0, 3.0, 4.5, 6.75, 10.125, 15.1875])
+
+
+async def test_poll_interval_is_capped(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    clock = SteppingClock()
+    api._script["instances.snapshots"] = [listing(row(3))] * 12 + [listing(row(3, "n", "Active"))]
+    async with make_client(clock=clock, poll=z.PollPolicy(maximum=5.0, jitter=0)) as client:
+        await client.snapshots.wait_active(INSTANCE, 3)
+    assert max(clock.sleeps) == 5.0
+
+
+async def test_jitter_stretches_delays_within_bounds(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    clock = SteppingClock()
+    api._script["instances.snapshots"] = [listing(row(3))] * 20 + [listing(row(3, "n", "Active"))]
+    policy = z.PollPolicy(initial=2.0, multiplier=1.0, jitter=0.5)
+    async with make_client(clock=clock, poll=policy) as client:
+        await client.snapshots.wait_active(INSTANCE, 3)
+    assert all(2.0 <= s <= 3.0 for s in clock.sleeps)
+    assert len(set(clock.sleeps)) > 1
+
+
+@pytest.mark.parametrize("status", ["Killed", "Error", "KILLED", "Deleting"])
+async def test_a_failed_state_raises_snapshot_failed_at_once(
+    api: FakeApi, client: z.ZomroClient, status: str
+) -> None:
+    api._script["instances.snapshots"] = [listing(row(3)), listing(row(3, "n", status))]
+    with pytest.raises(z.SnapshotFailed) as caught:
+        await client.snapshots.wait_active(INSTANCE, 3)
+    assert caught.value.snapshot.status_text == status
+    assert len(api.forms) == 2
+
+
+async def test_a_snapshot_that_disappears_while_awaited_is_a_failure(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api._script["instances.snapshots"] = [listing(row(3)), listing()]
+    with pytest.raises(z.SnapshotFailed) as caught:
+        await client.snapshots.wait_active(INSTANCE, 3)
+    assert caught.value.snapshot.id == 3
+
+
+async def test_waiting_for_a_snapshot_never_there_is_not_found(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api.on("instances.snapshots", listing(row(1)))
+    with pytest.raises(z.NotFoundError):
+        await client.snapshots.wait_active(INSTANCE, 3)
+    with pytest.raises(z.NotFoundError):
+        await client.snapshots.get(INSTANCE, 3)
+
+
+async def test_timeout_raises_wait_timeout_with_the_last_snapshot_after_a_final_check(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    clock = SteppingClock()
+    api.on("instances.snapshots", listing(row(3, "n", "Saving")))
+    async with make_client(clock=clock) as client:
+        with pytest.raises(z.WaitTimeout) as caught:
+            await client.snapshots.wait_active(INSTANCE, 3, timeout=10.0)
+    assert isinstance(caught.value, TimeoutError)
+    assert caught.value.last is not None
+    assert caught.value.last.status is z.SnapshotStatus.SAVING
+    assert sum(clock.sleeps) == pytest.approx(10.0)
+    # 2 + 3 + 4.5 seconds of backoff, then the last sleep is cut to land on the deadline.
+    assert clock.sleeps == pytest.approx([2.0, 3.0, 4.5, 0.5])
+    assert len(api.forms) == len(clock.sleeps) + 1
+
+
+async def test_zero_timeout_checks_once(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on("instances.snapshots", listing(row(3)))
+    with pytest.raises(z.WaitTimeout):
+        await client.snapshots.wait_active(INSTANCE, 3, timeout=0)
+    assert len(api.forms) == 1
+
+
+async def test_wait_deleted_ends_when_the_id_is_no_longer_listed(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api._script["instances.snapshots"] = [
+        listing(row(3, "n", "Deleting"), row(4)),
+        listing(row(3, "n", "Deleting"), row(4)),
+        listing(row(4)),
+    ]
+    await client.snapshots.wait_deleted(INSTANCE, 3)
+    assert len(api.forms) == 3
+
+
+async def test_wait_deleted_times_out(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on("instances.snapshots", listing(row(3, "n", "Deleting")))
+    with pytest.raises(z.WaitTimeout) as caught:
+        await client.snapshots.wait_deleted(INSTANCE, 3, timeout=30)
+    assert caught.value.last is not None
+    assert caught.value.last.id == 3
+
+
+async def test_bound_snapshot_methods_go_through_the_client(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api.on("instances.snapshots", listing(row(3, "n", "Active")))
+    snap = (await client.snapshots.list(INSTANCE))[0]
+    assert (await snap.wait_active()).status is z.SnapshotStatus.ACTIVE
+    api.on("image.delete", doc(ok={}))
+    await snap.delete()
+    api._script["instances.snapshots"] = [listing()]
+    await snap.wait_deleted()
+    assert api.funcs()[-2:] == ["image.delete", "instances.snapshots"]
+
+
+async def test_cancelling_a_wait_cancels_only_the_wait(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on("instances.snapshots", listing(row(3)))
+    task = asyncio.create_task(client.snapshots.wait_active(INSTANCE, 3))
+    while len(api.forms) < 2:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [s.id for s in await client.snapshots.list(INSTANCE)] == [3]
