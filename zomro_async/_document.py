@@ -116,6 +116,8 @@ def rows(doc: Doc) -> list[Row]:
     """
     result: list[Row] = []
     for item in as_list(doc.get("elem")):
+        if item == {}:
+            continue  # an empty node, BILLmanager's way of saying nothing
         if not isinstance(item, dict):
             raise ResponseError("a row of `elem` is not an object", field="elem", value=item)
         row: Row = {}
@@ -152,6 +154,8 @@ def error_from(doc: Doc, func: str = "") -> ApiError | None:
     node = doc.get("error")
     if node is None:
         return None
+    if isinstance(node, list):
+        node = node[0] if node else {}  # the one-or-list rule reaches errors too
     if not isinstance(node, dict):
         return ApiError("the API reported an error", func=func, detail=_text(node, "error"))
     type_ = _text(node.get("$type"), "$type")
@@ -196,7 +200,8 @@ def created_id(doc: Doc) -> int | None:
         text = unwrap(doc.get("id"), "id")
     except ResponseError:
         return None
-    if text is None or not text.strip().isdigit():
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit()):
         return None
     value = int(text)
     return value if value > 0 else None

@@ -104,7 +104,8 @@ class Snapshot:
     protected: bool = False
     region: str | None = None
     visibility: str | None = None
-    extra: Mapping[str, str] = attrs.field(factory=dict)
+    # Out of the hash (a dict is not hashable) but not out of equality.
+    extra: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     _client: _Bound | None = attrs.field(default=None, eq=False, repr=False, alias="client")
 
     def bind(self, client: SnapshotsManager) -> Snapshot:

@@ -41,7 +41,8 @@ class RetryPolicy:
         wait = backoff + random.uniform(0, self.jitter)
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after > wait:
-            wait = min(float(retry_after), self.max_retry_after)
+            # Honour the server's longer wait up to the cap, never wait less than backoff.
+            wait = max(wait, min(float(retry_after), self.max_retry_after))
         return float(wait)
 
 
@@ -79,10 +80,9 @@ async def call_with_retries(
     started = clock.monotonic()
 
     def stop(state: tenacity.RetryCallState) -> bool:
-        return (
-            state.attempt_number >= policy.attempts
-            or clock.monotonic() - started >= policy.give_up_after
-        )
+        # tenacity computes the wait first, so no attempt starts past give_up_after.
+        next_start = clock.monotonic() - started + state.upcoming_sleep
+        return state.attempt_number >= policy.attempts or next_start > policy.give_up_after
 
     def failure(state: tenacity.RetryCallState) -> BaseException | None:
         return state.outcome.exception() if state.outcome else None
