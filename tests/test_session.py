@@ -207,3 +207,15 @@ async def test_secrets_echoed_by_the_server_are_scrubbed_from_errors(
     assert "sid-first-0001" not in text
     assert PASSWORD not in text
     assert "***" in text
+
+
+async def test_a_secret_cut_by_the_excerpt_leaves_no_part_behind(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    body = "x" * 180 + f" auth={TOKEN} tail"
+    api.on("instances.snapshots", (400, body))
+    with pytest.raises(z.TransportError) as caught:
+        await client.snapshots.list(1)
+    assert TOKEN[:8] not in caught.value.body_excerpt
+    assert TOKEN[:8] not in str(caught.value)
+    assert caught.value.body_excerpt.startswith("xxx")

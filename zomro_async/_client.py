@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ._clock import Clock, SystemClock
+from ._poller import PollPolicy
 from ._retry import RetryPolicy
 from ._session import ApiSession
-from ._snapshots import PollPolicy, SnapshotsManager, check_timeout
+from ._snapshots import SnapshotsManager, check_timeout
 from ._transport import Transport
 
 DEFAULT_BASE_URL = "https://api.zomro.com/"
@@ -64,7 +65,10 @@ class ZomroClient:
         base_url: the API URL; https, or http to a loopback host (the emulator).
         session: an `aiohttp.ClientSession` of yours to use; the client never closes it.
         request_timeout: seconds one HTTP request may take.
-        max_in_flight: the most requests this client has on the wire at once.
+        max_in_flight: the most requests this client has on the wire at once, shared
+            by every task using the client (default 8).
+        max_rate: the most requests per second this client starts, shared likewise;
+            off by default, for accounts whose API access is rate limited.
         retry: how transient faults are retried (`RetryPolicy`).
         poll: how waits poll (`PollPolicy`: 2 s growing by 1.5x up to 30 s by default).
         conflict_timeout: how long a create waits out a previous snapshot still being taken.
@@ -85,6 +89,7 @@ class ZomroClient:
         session: aiohttp.ClientSession | None = None,
         request_timeout: float = 30.0,
         max_in_flight: int = 8,
+        max_rate: float | None = None,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
         conflict_timeout: float = 900.0,
@@ -110,6 +115,7 @@ class ZomroClient:
             username=username,
             password=password,
             max_in_flight=max_in_flight,
+            max_rate=max_rate,
         )
         self.snapshots = SnapshotsManager(
             self._api,
@@ -157,7 +163,8 @@ class ZomroClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP session the client made (never one that was passed in)."""
+        """Stop polling and close the HTTP session the client made (never one passed in)."""
+        self.snapshots.poller.close()
         await self._transport.aclose()
 
 

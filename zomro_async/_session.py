@@ -24,16 +24,18 @@ def redact_fields(fields: Mapping[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k in SECRET_FIELDS else v) for k, v in fields.items()}
 
 
+def _scrub_text(text: str, secrets: set[str]) -> str:
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def scrub(error: ZomroError, secrets: set[str]) -> ZomroError:
     """`error` with any secret text (a token, a password) in its texts replaced."""
-    live = [s for s in secrets if s and len(s) >= 4]
-    if not live:
-        return error
 
     def clean(text: str) -> str:
-        for secret in live:
-            text = text.replace(secret, REDACTED)
-        return text
+        return _scrub_text(text, secrets)
 
     if isinstance(error, ApiError):
         error.message = clean(error.message)
@@ -43,6 +45,25 @@ def scrub(error: ZomroError, secrets: set[str]) -> ZomroError:
         error.body_excerpt = clean(error.body_excerpt)
     error.args = tuple(clean(a) if isinstance(a, str) else a for a in error.args)
     return error
+
+
+class RateLimit:
+    """Spaces request starts at least `1 / per_second` apart, across every caller."""
+
+    def __init__(self, per_second: float, clock: Clock) -> None:
+        if not per_second > 0:
+            raise ValueError("max_rate must be a positive number of requests per second")
+        self._interval = 1.0 / per_second
+        self._clock = clock
+        self._next_slot = float("-inf")
+
+    async def wait(self) -> None:
+        now = self._clock.monotonic()
+        # Book the slot before sleeping, so concurrent callers queue up in order.
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + self._interval
+        if slot > now:
+            await self._clock.sleep(slot - now)
 
 
 class ApiSession:
@@ -62,7 +83,10 @@ class ApiSession:
         username: str | None = None,
         password: str | None = None,
         max_in_flight: int = 8,
+        max_rate: float | None = None,
     ) -> None:
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+            raise TypeError("max_in_flight must be an int")
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self.transport = transport
@@ -73,8 +97,11 @@ class ApiSession:
         self._session_id = token
         self._secrets: set[str] = {s for s in (token, password) if s}
         self._login_lock = asyncio.Lock()
+        self._logins_finished = 0  # tells a queued caller that a login ended meanwhile
+        self._login_error: AuthError | None = None
         self._budget = asyncio.Semaphore(max_in_flight)
         self.max_in_flight = max_in_flight
+        self._rate = RateLimit(max_rate, clock) if max_rate is not None else None
         self.retries = 0
 
     @property
@@ -119,19 +146,27 @@ class ApiSession:
         return await self._login(stale=None)
 
     async def _login(self, *, stale: str | None) -> str:
+        finished_before = self._logins_finished
         async with self._login_lock:
             if self._session_id is not None and self._session_id != stale:
-                return self._session_id  # another caller already logged in
+                return self._session_id  # another caller logged in while we queued
+            if self._login_error is not None and self._logins_finished != finished_before:
+                # A login refused while we queued: share the refusal, so a bad
+                # password is posted once, not once per caller.
+                raise self._login_error
             if not self.can_login:
                 raise AuthError("no session and no username and password to log in with")
             fields = {"username": self.username or "", "password": self._password or ""}
-            doc = await call_with_retries(
-                lambda: self._send("auth", fields),
-                policy=self.retry,
-                clock=self.clock,
-                on_retry=self._count_retry,
-            )
-            session_id = _document.session_id(doc)
+            try:
+                # No retries of its own: the call that needed the login retries both.
+                doc = await self._send("auth", fields)
+                session_id = _document.session_id(doc)
+            except AuthError as exc:
+                self._login_error = exc
+                raise
+            finally:
+                self._logins_finished += 1
+            self._login_error = None
             self._secrets.add(session_id)
             self._session_id = session_id
             return session_id
@@ -142,8 +177,17 @@ class ApiSession:
         outcome = "ok"
         try:
             async with self._budget:
+                if self._rate is not None:
+                    await self._rate.wait()
                 answer = await self.transport.post(form)
-            doc = _document.parse_body(answer.status, answer.body, answer.retry_after)
+            try:
+                doc = _document.parse_body(answer.status, answer.body, answer.retry_after)
+            except TransportError as exc:
+                # Scrub the whole body before cutting the excerpt: a secret cut in
+                # two by the excerpt would no longer be recognised.
+                body = answer.body.decode("utf-8", "replace")
+                exc.body_excerpt = _document.excerpt(_scrub_text(body, self._secrets))
+                raise
             return _document.raise_for_error(doc, func)
         except ZomroError as exc:
             outcome = _describe(exc)
