@@ -223,7 +223,11 @@ async def test_a_refused_create_is_not_retried(api: FakeApi, client: z.ZomroClie
 
 
 async def test_a_conflict_is_waited_out(api: FakeApi, client: z.ZomroClient) -> None:
-    api._script["instances.snapshots"] = [listing(row(1, "prev")), listing(row(1), row(2, "n"))]
+    # The listing shows nothing in progress, yet the API still says busy.
+    api._script["instances.snapshots"] = [
+        listing(row(1, "prev", "Active")),
+        listing(row(1, "prev", "Active"), row(2, "n")),
+    ]
     api.on("instances.snapshots.edit", BUSY, BUSY, doc(ok={}))
     assert (await client.snapshots.create(INSTANCE, "n")).id == 2
     assert api.funcs().count("instances.snapshots.edit") == 3
@@ -232,7 +236,7 @@ async def test_a_conflict_is_waited_out(api: FakeApi, client: z.ZomroClient) -> 
 async def test_a_conflict_past_conflict_timeout_is_raised(
     api: FakeApi, make_client: Callable[..., z.ZomroClient]
 ) -> None:
-    api.on("instances.snapshots", listing(row(1, "prev")))
+    api.on("instances.snapshots", listing(row(1, "prev", "Active")))
     api.on("instances.snapshots.edit", BUSY)
     async with make_client(conflict_timeout=60.0) as client:
         with pytest.raises(z.ConflictError) as caught:

@@ -1,5 +1,6 @@
 """zomro-async: an asyncio SDK for snapshots of Zomro Cloud VPS instances."""
 
+from ._bulk import BulkJob, BulkResult, ProgressEvent, ProgressKind
 from ._client import ZomroClient
 from ._exceptions import (
     ApiError,
@@ -14,18 +15,23 @@ from ._exceptions import (
     ZomroError,
 )
 from ._models import Snapshot, SnapshotStatus
+from ._poller import PollPolicy
 from ._retry import RetryPolicy
-from ._snapshots import PollPolicy, SnapshotsManager
+from ._snapshots import SnapshotsManager
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ApiError",
     "AuthError",
+    "BulkJob",
+    "BulkResult",
     "ConflictError",
     "InvalidRequestError",
     "NotFoundError",
     "PollPolicy",
+    "ProgressEvent",
+    "ProgressKind",
     "ResponseError",
     "RetryPolicy",
     "Snapshot",

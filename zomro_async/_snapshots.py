@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import datetime
+import functools
 import math
-import random
 import unicodedata
-from collections.abc import AsyncIterator
-
-import attrs
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from . import _document
+from ._bulk import BulkJob, OnProgress, create_job, delete_job, render_names, unique
 from ._clock import Clock
 from ._converter import snapshot_from_row
 from ._exceptions import (
@@ -24,6 +24,7 @@ from ._exceptions import (
     WaitTimeout,
 )
 from ._models import Snapshot, SnapshotStatus
+from ._poller import Poller, PollPolicy
 from ._retry import RetryPolicy, is_retryable
 from ._session import ApiSession
 
@@ -31,23 +32,6 @@ MAX_NAME_LENGTH = 255
 _MAX_ID = 2**63 - 1
 # States an awaited snapshot never leaves to become Active.
 _GONE = frozenset({SnapshotStatus.DELETING, SnapshotStatus.PENDING_DELETE, SnapshotStatus.DELETED})
-
-
-@attrs.frozen(kw_only=True)
-class PollPolicy:
-    """How waits poll: at once, then `initial` seconds growing by `multiplier` up
-    to `maximum`, each delay stretched by up to `jitter` (a fraction) at random.
-    """
-
-    initial: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
-    multiplier: float = attrs.field(default=1.5, validator=attrs.validators.ge(1))
-    maximum: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
-    jitter: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
-
-    def delay(self, step: int) -> float:
-        """The pause before poll number `step + 1` (step 0 is the pause after the first)."""
-        base = min(self.maximum, self.initial * self.multiplier**step)
-        return base * (1 + random.uniform(0, self.jitter))
 
 
 def check_id(value: object, what: str) -> int:
@@ -86,10 +70,49 @@ def check_timeout(value: object) -> float:
     return float(value)
 
 
+def _not_listed(instance_id: int, snapshot_id: int) -> NotFoundError:
+    return NotFoundError(
+        f"instance {instance_id} has no snapshot {snapshot_id}",
+        type="missed",
+        object="elid",
+        func="instances.snapshots",
+    )
+
+
+def _judge_active(
+    instance_id: int, snapshot_id: int, current: Snapshot | None, last: Snapshot | None
+) -> tuple[bool, Snapshot | None]:
+    if current is None:
+        if last is None:
+            raise _not_listed(instance_id, snapshot_id)
+        raise SnapshotFailed(
+            f"snapshot {snapshot_id} of instance {instance_id} disappeared while awaited",
+            snapshot=last,
+        )
+    if current.status is SnapshotStatus.ACTIVE:
+        return True, current
+    if current.status.failed or current.status in _GONE:
+        raise SnapshotFailed(
+            f"snapshot {current.id} of instance {current.instance_id} is "
+            f"{current.status_text or current.status.value}",
+            snapshot=current,
+        )
+    return False, None
+
+
+def _judge_settled(current: Snapshot | None, last: Snapshot | None) -> tuple[bool, None]:
+    return current is None or not current.status.in_progress, None
+
+
+def _judge_deleted(current: Snapshot | None, last: Snapshot | None) -> tuple[bool, None]:
+    return current is None, None
+
+
 class SnapshotsManager:
     """`client.snapshots`: the snapshot calls of one client.
 
-    Mutating calls (create, delete) on one instance run one at a time.
+    Every wait joins the client's shared poller. Mutating calls (create,
+    delete) on one instance run one at a time.
     """
 
     def __init__(
@@ -108,6 +131,7 @@ class SnapshotsManager:
         self._conflict_timeout = conflict_timeout
         self._locks: dict[int, asyncio.Lock] = {}
         self._lock_users: dict[int, int] = {}
+        self.poller = Poller(self.list, clock=clock, poll=poll)
 
     def __repr__(self) -> str:
         return f"SnapshotsManager({self._api!r})"
@@ -124,7 +148,7 @@ class SnapshotsManager:
             if not self._lock_users[instance_id]:
                 del self._lock_users[instance_id], self._locks[instance_id]
 
-    async def list(self, instance_id: int) -> list[Snapshot]:
+    async def list(self, instance_id: int) -> builtins.list[Snapshot]:
         """Every snapshot of an instance (`instances.snapshots`), in the API's order.
 
         Raises `NotFoundError` for an unknown instance, `TransportError` when the
@@ -138,40 +162,54 @@ class SnapshotsManager:
     async def get(self, instance_id: int, snapshot_id: int) -> Snapshot:
         """One snapshot of an instance; `NotFoundError` when it is not listed."""
         snapshot_id = check_id(snapshot_id, "snapshot_id")
-        found = await self._find(instance_id, snapshot_id)
-        if found is None:
-            raise NotFoundError(
-                f"instance {instance_id} has no snapshot {snapshot_id}",
-                type="missed",
-                object="elid",
-                func="instances.snapshots",
-            )
-        return found
-
-    async def _find(self, instance_id: int, snapshot_id: int) -> Snapshot | None:
         for snapshot in await self.list(instance_id):
             if snapshot.id == snapshot_id:
                 return snapshot
-        return None
+        raise _not_listed(instance_id, snapshot_id)
 
     async def create(self, instance_id: int, name: str) -> Snapshot:
         """Start a snapshot of an instance and return it (status `SAVING`).
 
-        The create is never blindly repeated: after an ambiguous failure the
-        instance is listed, and a snapshot that appeared with this name is the
-        result. A `ConflictError` (a previous snapshot still being taken) is
-        waited out for up to the client's `conflict_timeout`. Bad input raises
-        `TypeError` or `ValueError` before anything is sent.
+        A snapshot of the instance still being taken is awaited first (the API
+        refuses a second one meanwhile). The create is never blindly repeated:
+        after an ambiguous failure the instance is listed, and a snapshot that
+        appeared with this name is the result. A `ConflictError` is waited out
+        for up to the client's `conflict_timeout`. Bad input raises `TypeError`
+        or `ValueError` before anything is sent.
         """
         instance_id = check_id(instance_id, "instance_id")
         name = check_name(name)
         async with self._instance_lock(instance_id):
-            before = {s.id for s in await self.list(instance_id)}
-            return await self._create(instance_id, name, before)
+            # One bound on waiting for the instance to be free, however it is spent.
+            deadline = self._clock.monotonic() + self._conflict_timeout
+            before = await self.list(instance_id)
+            busy = [s for s in before if s.status.in_progress]
+            if busy:
+                await self._settle(busy, deadline - self._clock.monotonic())
+                before = await self.list(instance_id)
+            return await self._create(instance_id, name, {s.id for s in before}, deadline)
 
-    async def _create(self, instance_id: int, name: str, before: set[int]) -> Snapshot:
+    async def _settle(self, busy: builtins.list[Snapshot], timeout: float) -> None:
+        # Queue behind snapshots still being taken rather than provoke a conflict;
+        # a wait that runs out only means the create meets the conflict path.
+        with contextlib.suppress(WaitTimeout):
+            await asyncio.gather(
+                *(
+                    self.poller.wait(
+                        s.instance_id,
+                        s.id,
+                        timeout=max(0.0, timeout),
+                        judge=_judge_settled,
+                        goal="settled",
+                    )
+                    for s in busy
+                )
+            )
+
+    async def _create(
+        self, instance_id: int, name: str, before: set[int], conflict_deadline: float
+    ) -> Snapshot:
         fields = {"plid": str(instance_id), "name": name, "sok": "ok"}
-        conflict_deadline = self._clock.monotonic() + self._conflict_timeout
         conflicts = failures = 0
         while True:
             try:
@@ -239,44 +277,34 @@ class SnapshotsManager:
             await self._api.call("image.delete", fields)
 
     async def wait_active(
-        self, instance_id: int, snapshot_id: int, *, timeout: float = 3600.0
+        self,
+        instance_id: int,
+        snapshot_id: int,
+        *,
+        timeout: float = 3600.0,
+        on_update: Callable[[Snapshot], None] | None = None,
     ) -> Snapshot:
         """Await a snapshot's `ACTIVE` state and return it, refreshed.
 
-        Checks at once, then polls with backoff; a last check lands at the
-        deadline. Raises `SnapshotFailed` as soon as a failed state is seen or
-        the snapshot disappears, `NotFoundError` if it was never there, and
-        `WaitTimeout` (with `.last`) at the deadline.
+        Works from ids alone, for a process resuming an earlier job. Checks at
+        once, then polls on the shared poller with backoff; a last check lands
+        at the deadline. Raises `SnapshotFailed` as soon as a failed state is
+        seen or the snapshot disappears, `NotFoundError` if it was never there,
+        and `WaitTimeout` (with `.last`) at the deadline. `on_update` is called
+        with each observation while the snapshot is still in progress.
         """
         instance_id = check_id(instance_id, "instance_id")
         snapshot_id = check_id(snapshot_id, "snapshot_id")
-        deadline = self._clock.monotonic() + check_timeout(timeout)
-        last: Snapshot | None = None
-        step = 0
-        while True:
-            current = await self._find(instance_id, snapshot_id)
-            if current is None:
-                if last is None:
-                    raise NotFoundError(
-                        f"instance {instance_id} has no snapshot {snapshot_id}",
-                        type="missed",
-                        object="elid",
-                        func="instances.snapshots",
-                    )
-                raise SnapshotFailed(
-                    f"snapshot {snapshot_id} of instance {instance_id} disappeared while awaited",
-                    snapshot=last,
-                )
-            last = current
-            if current.status is SnapshotStatus.ACTIVE:
-                return current
-            if current.status.failed or current.status in _GONE:
-                raise SnapshotFailed(
-                    f"snapshot {snapshot_id} of instance {instance_id} is "
-                    f"{current.status_text or current.status.value}",
-                    snapshot=current,
-                )
-            step = await self._pause(deadline, step, last, "Active")
+        active = await self.poller.wait(
+            instance_id,
+            snapshot_id,
+            timeout=check_timeout(timeout),
+            judge=functools.partial(_judge_active, instance_id, snapshot_id),
+            goal="Active",
+            on_update=on_update,
+        )
+        assert active is not None  # the judge returns a snapshot whenever it is done
+        return active
 
     async def wait_deleted(
         self, instance_id: int, snapshot_id: int, *, timeout: float = 600.0
@@ -284,21 +312,92 @@ class SnapshotsManager:
         """Await the moment a snapshot is no longer listed; `WaitTimeout` at the deadline."""
         instance_id = check_id(instance_id, "instance_id")
         snapshot_id = check_id(snapshot_id, "snapshot_id")
-        deadline = self._clock.monotonic() + check_timeout(timeout)
-        step = 0
-        while True:
-            current = await self._find(instance_id, snapshot_id)
-            if current is None:
-                return
-            step = await self._pause(deadline, step, current, "deleted")
+        await self.poller.wait(
+            instance_id,
+            snapshot_id,
+            timeout=check_timeout(timeout),
+            judge=_judge_deleted,
+            goal="deleted",
+        )
 
-    async def _pause(self, deadline: float, step: int, last: Snapshot, goal: str) -> int:
-        remaining = deadline - self._clock.monotonic()
-        if remaining <= 0:
-            raise WaitTimeout(
-                f"snapshot {last.id} of instance {last.instance_id} was not {goal} "
-                f"by the deadline (last status {last.status_text or last.status.value!r})",
-                last=last,
-            )
-        await self._clock.sleep(min(self._poll.delay(step), remaining))
-        return step + 1
+    def create_many(
+        self,
+        instance_ids: Iterable[int],
+        name: str,
+        *,
+        wait: bool = True,
+        concurrency: int | None = None,
+        timeout: float = 3600.0,
+        on_progress: OnProgress | None = None,
+    ) -> BulkJob:
+        """One snapshot per instance, concurrently; `await` it for one `BulkResult`
+        per instance id, in input order, or `async for` its `ProgressEvent`s.
+
+        `name` may be a template with `{instance_id}`, `{date}` and `{time}` (UTC,
+        fixed at the call). With `wait`, each snapshot is awaited until Active
+        (`timeout` seconds each). One instance's failure never stops the others
+        and never raises: it is that result's `error`. `concurrency` caps the
+        instances worked on at once; requests are capped by the client anyway.
+
+        Raises `ValueError` or `TypeError` at the call, before anything is sent,
+        for duplicate or invalid ids, a bad template, or a name it renders badly.
+        """
+        ids = unique((check_id(i, "instance_id") for i in instance_ids), "instance id")
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        now = datetime.datetime.fromtimestamp(self._clock.time(), datetime.UTC)
+        names = {i: check_name(n) for i, n in render_names(name, ids, now).items()}
+        return create_job(
+            self,
+            names,
+            wait=wait,
+            timeout=check_timeout(timeout),
+            concurrency=_check_concurrency(concurrency),
+            on_progress=on_progress,
+            stamp=self._clock.time,
+        )
+
+    def delete_many(
+        self,
+        snapshots: Iterable[Snapshot | tuple[int, int]],
+        *,
+        wait: bool = True,
+        concurrency: int | None = None,
+        timeout: float = 600.0,
+        on_progress: OnProgress | None = None,
+    ) -> BulkJob:
+        """Delete snapshots (each a `Snapshot` or an `(instance_id, snapshot_id)`
+        pair) concurrently; the same results and events as `create_many`, in
+        input order. With `wait`, each deletion is awaited until it is gone.
+        Duplicate snapshots are a `ValueError`.
+        """
+        targets: builtins.list[tuple[int, int, Snapshot | None]] = []
+        for item in snapshots:
+            if isinstance(item, Snapshot):
+                targets.append((item.instance_id, item.id, item))
+            elif isinstance(item, tuple) and len(item) == 2:
+                targets.append(
+                    (check_id(item[0], "instance_id"), check_id(item[1], "snapshot_id"), None)
+                )
+            else:
+                raise TypeError("delete_many takes Snapshots or (instance_id, snapshot_id) pairs")
+        unique(((i, s) for i, s, _ in targets), "snapshot")
+        return delete_job(
+            self,
+            targets,
+            wait=wait,
+            timeout=check_timeout(timeout),
+            concurrency=_check_concurrency(concurrency),
+            on_progress=on_progress,
+            stamp=self._clock.time,
+        )
+
+
+def _check_concurrency(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("concurrency must be an int or None")
+    if value < 1:
+        raise ValueError("concurrency must be at least 1")
+    return value

@@ -1,0 +1,303 @@
+"""Bulk jobs: one snapshot (or delete) per instance, results in input order, progress events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import enum
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._exceptions import SnapshotFailed, WaitTimeout
+from ._models import Snapshot
+
+if TYPE_CHECKING:
+    from ._snapshots import SnapshotsManager
+
+
+class ProgressKind(enum.Enum):
+    """What happened to one item of a bulk job."""
+
+    CREATED = "created"  # the API took the create; the snapshot is listed
+    SAVING = "saving"  # a poll saw it still being taken
+    ACTIVE = "active"  # it is Active: done
+    DELETING = "deleting"  # the API took the delete
+    DELETED = "deleted"  # it is no longer listed: done
+    FAILED = "failed"  # this item ended in an error (see `error`)
+
+
+@attrs.frozen(kw_only=True)
+class ProgressEvent:
+    """One step of one item of a bulk job, stamped with the client clock's wall time."""
+
+    kind: ProgressKind
+    instance_id: int
+    at: datetime.datetime
+    snapshot: Snapshot | None = None
+    error: BaseException | None = None
+
+    @property
+    def snapshot_id(self) -> int | None:
+        return self.snapshot.id if self.snapshot is not None else None
+
+
+@attrs.frozen(kw_only=True)
+class BulkResult:
+    """The outcome for one instance of a bulk job.
+
+    `snapshot` is the last state seen (also on failure, so a snapshot that was
+    made but failed to become Active is never lost); `snapshot_id` its id, also
+    for a delete given by ids; `error` is what went wrong, None when `ok`.
+    """
+
+    instance_id: int
+    snapshot: Snapshot | None = None
+    error: BaseException | None = None
+    snapshot_id: int | None = attrs.field(
+        default=attrs.Factory(
+            lambda self: self.snapshot.id if self.snapshot is not None else None, takes_self=True
+        )
+    )
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+logger = logging.getLogger("zomro_async")
+
+OnProgress = Callable[[ProgressEvent], Any]
+_END = object()
+
+
+class BulkJob:
+    """A running bulk job: `await job` for the results in input order, or
+    `async for event in job` for progress events as they happen (then await it).
+
+    The job starts on the first await or iteration. Cancelling the task that
+    awaits it (or iterates it) cancels every item cleanly.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[Callable[[Callable[[ProgressEvent], None]], Awaitable[BulkResult]]],
+        *,
+        stamp: Callable[[], float],
+        concurrency: int | None,
+        on_progress: OnProgress | None,
+    ) -> None:
+        self._items = items
+        self._stamp = stamp
+        self._limit = asyncio.Semaphore(concurrency) if concurrency else None
+        self._on_progress = on_progress
+        self._subscribers: list[asyncio.Queue[object]] = []
+        self._task: asyncio.Task[list[BulkResult]] | None = None
+
+    def _start(self) -> asyncio.Task[list[BulkResult]]:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return self._task
+
+    def __await__(self) -> Generator[Any, None, list[BulkResult]]:
+        return self._start().__await__()
+
+    def cancel(self) -> None:
+        """Cancel every item still running; awaiting the job then raises `CancelledError`."""
+        if self._task is not None:
+            self._task.cancel()
+
+    def __aiter__(self) -> AsyncIterator[ProgressEvent]:
+        return self.events()
+
+    async def events(self) -> AsyncIterator[ProgressEvent]:
+        """Progress events from now until the job ends."""
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        self._subscribers.append(queue)
+        task = self._start()
+        if task.done():
+            queue.put_nowait(_END)
+        try:
+            while (event := await queue.get()) is not _END:
+                assert isinstance(event, ProgressEvent)
+                yield event
+        except asyncio.CancelledError:
+            task.cancel()  # the consumer is the job's owner: it goes with it
+            raise
+        finally:
+            self._subscribers.remove(queue)
+
+    def _emit(self, event: ProgressEvent) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+        if self._on_progress is not None:
+            try:
+                self._on_progress(event)
+            except Exception:
+                # A broken callback must not cost anyone their results.
+                logger.exception("on_progress callback failed on %s", event.kind.value)
+
+    async def _run(self) -> list[BulkResult]:
+        try:
+            return list(await asyncio.gather(*(self._one(item) for item in self._items)))
+        finally:
+            for queue in self._subscribers:
+                queue.put_nowait(_END)
+
+    async def _one(
+        self, item: Callable[[Callable[[ProgressEvent], None]], Awaitable[BulkResult]]
+    ) -> BulkResult:
+        async with self._limit if self._limit is not None else contextlib.nullcontext():
+            return await item(self._emit)
+
+
+def render_names(
+    template: str, instance_ids: Sequence[int], now: datetime.datetime
+) -> dict[int, str]:
+    """The name for each instance from a template with `{instance_id}`, `{date}`, `{time}`."""
+    names = {}
+    for instance_id in instance_ids:
+        try:
+            names[instance_id] = template.format(
+                instance_id=instance_id,
+                date=now.strftime("%Y-%m-%d"),
+                time=now.strftime("%H%M%S"),
+            )
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise ValueError(
+                f"bad name template {template!r}: use {{instance_id}}, {{date}}, {{time}}"
+            ) from exc
+    return names
+
+
+def unique(ids: Iterable[Any], what: str) -> list[Any]:
+    """`ids` as a list, or `ValueError` naming the first duplicate."""
+    seen: set[Any] = set()
+    result = []
+    for value in ids:
+        if value in seen:
+            raise ValueError(f"duplicate {what} {value!r}")
+        seen.add(value)
+        result.append(value)
+    return result
+
+
+def _failed_snapshot(error: BaseException, last: Snapshot | None) -> Snapshot | None:
+    if isinstance(error, SnapshotFailed):
+        return error.snapshot
+    if isinstance(error, WaitTimeout) and error.last is not None:
+        return error.last
+    return last
+
+
+class _Step:
+    """Emits one item's events and remembers the last snapshot seen."""
+
+    def __init__(
+        self, instance_id: int, emit: Callable[[ProgressEvent], None], stamp: Callable[[], float]
+    ) -> None:
+        self.instance_id = instance_id
+        self._emit = emit
+        self._stamp = stamp
+        self.last: Snapshot | None = None
+
+    def __call__(
+        self,
+        kind: ProgressKind,
+        snapshot: Snapshot | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        if snapshot is not None:
+            self.last = snapshot
+        self._emit(
+            ProgressEvent(
+                kind=kind,
+                instance_id=self.instance_id,
+                at=datetime.datetime.fromtimestamp(self._stamp(), datetime.UTC),
+                snapshot=snapshot if snapshot is not None else self.last,
+                error=error,
+            )
+        )
+
+    def failure(self, error: BaseException, snapshot_id: int | None = None) -> BulkResult:
+        snapshot = _failed_snapshot(error, self.last)
+        self(ProgressKind.FAILED, snapshot, error)
+        if snapshot is not None:
+            snapshot_id = snapshot.id
+        return BulkResult(
+            instance_id=self.instance_id, snapshot=snapshot, error=error, snapshot_id=snapshot_id
+        )
+
+
+def create_job(
+    manager: SnapshotsManager,
+    names: dict[int, str],
+    *,
+    wait: bool,
+    timeout: float,
+    concurrency: int | None,
+    on_progress: OnProgress | None,
+    stamp: Callable[[], float],
+) -> BulkJob:
+    def item(instance_id: int, name: str) -> Callable[..., Awaitable[BulkResult]]:
+        async def run(emit: Callable[[ProgressEvent], None]) -> BulkResult:
+            step = _Step(instance_id, emit, stamp)
+            try:
+                snapshot = await manager.create(instance_id, name)
+                step(ProgressKind.CREATED, snapshot)
+                if wait:
+                    snapshot = await manager.wait_active(
+                        instance_id,
+                        snapshot.id,
+                        timeout=timeout,
+                        on_update=lambda s: step(ProgressKind.SAVING, s),
+                    )
+                    step(ProgressKind.ACTIVE, snapshot)
+            except Exception as exc:  # one item's failure never costs the others
+                return step.failure(exc)
+            return BulkResult(instance_id=instance_id, snapshot=snapshot)
+
+        return run
+
+    return BulkJob(
+        [item(i, n) for i, n in names.items()],
+        stamp=stamp,
+        concurrency=concurrency,
+        on_progress=on_progress,
+    )
+
+
+def delete_job(
+    manager: SnapshotsManager,
+    targets: list[tuple[int, int, Snapshot | None]],
+    *,
+    wait: bool,
+    timeout: float,
+    concurrency: int | None,
+    on_progress: OnProgress | None,
+    stamp: Callable[[], float],
+) -> BulkJob:
+    def item(
+        instance_id: int, snapshot_id: int, known: Snapshot | None
+    ) -> Callable[..., Awaitable[BulkResult]]:
+        async def run(emit: Callable[[ProgressEvent], None]) -> BulkResult:
+            step = _Step(instance_id, emit, stamp)
+            step.last = known
+            try:
+                await manager.delete(instance_id, snapshot_id)
+                step(ProgressKind.DELETING, known)
+                if wait:
+                    await manager.wait_deleted(instance_id, snapshot_id, timeout=timeout)
+                    step(ProgressKind.DELETED, known)
+            except Exception as exc:  # one item's failure never costs the others
+                return step.failure(exc, snapshot_id)
+            return BulkResult(instance_id=instance_id, snapshot=known, snapshot_id=snapshot_id)
+
+        return run
+
+    return BulkJob(
+        [item(*t) for t in targets], stamp=stamp, concurrency=concurrency, on_progress=on_progress
+    )
