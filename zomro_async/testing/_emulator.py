@@ -253,7 +253,8 @@ class ZomroEmulator:
             raise
         self._runner = runner
         host, port = runner.addresses[0][:2]
-        self._url = f"http://{host}:{port}/"
+        netloc = f"[{host}]" if ":" in str(host) else host
+        self._url = f"http://{netloc}:{port}/"
 
     async def close(self) -> None:
         runner, self._runner, self._url = self._runner, None, None

@@ -1,0 +1,98 @@
+"""`zomro-async demo` on a virtual clock, through click's CliRunner (not a TTY)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from zomro_async._cli import main
+
+IDS = [str(5_203_701 + n) for n in range(5)]
+LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d instance (\d+) snapshot (\d+) (\w+)")
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["demo", "--virtual-time", *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def summary_rows(output: str) -> dict[str, list[str]]:
+    """The summary table's rows by instance id."""
+    table = output.split("Snapshots made", 1)[1]
+    rows = (line.split() for line in table.splitlines())
+    return {cells[0]: cells for cells in rows if cells and cells[0] in IDS}
+
+
+def test_demo_snapshots_every_instance_and_cleans_up() -> None:
+    code, output = run("--instances", "5")
+
+    assert code == 0, output
+    assert "\x1b" not in output  # plain text when stdout is not a terminal
+    rows = summary_rows(output)
+    assert sorted(rows) == IDS
+    for cells in rows.values():
+        _instance, _snapshot, name, status, seconds = cells
+        assert (status, name[:5]) == ("Active", "demo-")
+        assert 3.0 <= float(seconds) <= 20.0  # seeded 3-12 s, seen by polling
+    events = [m.groups() for m in map(LINE.match, output.splitlines()) if m]
+    assert sorted((i, s) for i, _, s in events) == sorted(
+        [(i, "saving") for i in IDS] + [(i, "active") for i in IDS]
+    )
+    # each instance went Saving, then Active, with the snapshot in the summary
+    for instance in IDS:
+        seen = [(snapshot, status) for i, snapshot, status in events if i == instance]
+        assert seen == [(rows[instance][1], "saving"), (rows[instance][1], "active")]
+    assert "deleted 5 of the 5 snapshots the demo made" in output
+    assert re.search(r"emulator calls: auth 1, image\.delete 5, instances\.snapshots \d+", output)
+    assert "5 of 5 instances Active" in output
+
+
+def test_the_seed_picks_the_failing_instance() -> None:
+    def killed(output: str) -> list[str]:
+        return [i for i, cells in summary_rows(output).items() if cells[3] == "Killed"]
+
+    first = run("--instances", "5", "--fail", "2", "--seed", "7")[1]
+    again = run("--instances", "5", "--fail", "2", "--seed", "7")[1]
+    assert len(killed(first)) == 2
+    assert killed(first) == killed(again)
+
+
+def test_a_failed_instance_is_reported_and_the_rest_complete() -> None:
+    code, output = run("--instances", "5", "--fail", "1")
+
+    assert code == 1
+    rows = summary_rows(output)
+    statuses = sorted(cells[3] for cells in rows.values())
+    assert statuses == ["Active"] * 4 + ["Killed"]
+    (dead,) = [i for i, cells in rows.items() if cells[3] == "Killed"]
+    assert rows[dead][4] == "-"
+    assert re.search(rf"instance {dead} failed: snapshot \d+ of instance {dead} is Killed", output)
+    assert "deleted 5 of the 5 snapshots the demo made" in output
+    assert "4 of 5 instances Active" in output
+
+
+def test_fail_cannot_exceed_instances() -> None:
+    result = CliRunner().invoke(main, ["demo", "--virtual-time", "--instances", "2", "--fail", "3"])
+    assert result.exit_code == 2
+    assert "--fail" in result.output
+
+
+def test_the_core_package_does_not_import_click_or_rich() -> None:
+    code = (
+        "import sys, zomro_async, zomro_async.testing; "
+        "assert not {'click', 'rich'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 - our own code
+
+
+@pytest.mark.parametrize("args", [["--help"], ["demo", "--help"], ["emulator", "--help"]])
+def test_help(args: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0
+    assert "Usage: zomro-async" in result.output
