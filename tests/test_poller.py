@@ -1,0 +1,247 @@
+"""The shared poller on a virtual clock: call counts, join, ride, leave, cancel, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections import Counter
+
+import pytest
+
+import zomro_async as z
+from zomro_async._poller import Poller, PollPolicy
+from zomro_async._snapshots import _judge_active, _judge_deleted
+from zomro_async.testing import VirtualClock
+
+POLL = PollPolicy(initial=2.0, multiplier=1.5, maximum=30.0, jitter=0.0)
+
+
+class FakeInstances:
+    """Snapshots that turn Active at a set time; counts list calls per instance."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.ready_at: dict[tuple[int, int], float] = {}
+        self.calls: Counter[int] = Counter()
+        self.gate: asyncio.Event | None = None
+
+    def add(self, instance_id: int, snapshot_id: int, ready_at: float) -> None:
+        self.ready_at[(instance_id, snapshot_id)] = ready_at
+
+    async def list(self, instance_id: int) -> list[z.Snapshot]:
+        self.calls[instance_id] += 1
+        now = self.clock.monotonic()
+        # The listing is what the server saw when the call arrived, however late it answers.
+        listing = [
+            z.Snapshot(
+                id=sid,
+                instance_id=iid,
+                name="n",
+                status=z.SnapshotStatus.ACTIVE if now >= ready else z.SnapshotStatus.SAVING,
+            )
+            for (iid, sid), ready in self.ready_at.items()
+            if iid == instance_id
+        ]
+        if self.gate is not None:
+            await self.gate.wait()
+        return listing
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def fake(clock: VirtualClock) -> FakeInstances:
+    return FakeInstances(clock)
+
+
+@pytest.fixture
+def poller(fake: FakeInstances, clock: VirtualClock) -> Poller:
+    return Poller(fake.list, clock=clock, poll=POLL)
+
+
+def active(poller: Poller, instance_id: int, snapshot_id: int, timeout: float = 3600.0):  # type: ignore[no-untyped-def]
+    return poller.wait(
+        instance_id,
+        snapshot_id,
+        timeout=timeout,
+        judge=functools.partial(_judge_active, instance_id, snapshot_id),
+        goal="Active",
+    )
+
+
+async def test_ten_waiters_on_one_instance_cost_what_one_costs(
+    fake: FakeInstances, poller: Poller, clock: VirtualClock
+) -> None:
+    fake.add(1, 100, ready_at=20.0)
+    await active(poller, 1, 100)
+    alone = fake.calls[1]
+
+    clock2 = VirtualClock()
+    fake2 = FakeInstances(clock2)
+    poller2 = Poller(fake2.list, clock=clock2, poll=POLL)
+    for sid in range(200, 210):
+        fake2.add(1, sid, ready_at=20.0)
+    results = await asyncio.gather(*(active(poller2, 1, sid) for sid in range(200, 210)))
+
+    assert {r.status for r in results} == {z.SnapshotStatus.ACTIVE}
+    assert fake2.calls[1] == alone
+    assert alone == 6  # t = 0, 2, 5, 9.5, 16.25, 26.375
+
+
+async def test_instances_are_polled_independently(fake: FakeInstances, poller: Poller) -> None:
+    for iid in (1, 2, 3):
+        for sid in range(3):
+            fake.add(iid, iid * 10 + sid, ready_at=20.0)
+    await asyncio.gather(
+        *(active(poller, iid, iid * 10 + sid) for iid in (1, 2, 3) for sid in range(3))
+    )
+    assert fake.calls == Counter({1: 6, 2: 6, 3: 6})
+
+
+async def test_a_newcomer_is_checked_at_once_then_joins_the_schedule(
+    fake: FakeInstances, poller: Poller, clock: VirtualClock
+) -> None:
+    fake.add(1, 100, ready_at=1000.0)
+    fake.add(1, 101, ready_at=0.0)
+    first = asyncio.create_task(active(poller, 1, 100))
+    await clock.sleep(10.0)  # first polled at 0, 2, 5, 9.5
+    assert fake.calls[1] == 4
+    late = await active(poller, 1, 101)  # checked now, not at the next tick (16.25)
+    assert late.id == 101
+    assert clock.monotonic() == 10.0
+    assert fake.calls[1] == 5
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_a_newcomer_rides_a_listing_already_in_flight(
+    fake: FakeInstances, poller: Poller
+) -> None:
+    fake.add(1, 100, ready_at=0.0)
+    fake.add(1, 101, ready_at=0.0)
+    fake.gate = asyncio.Event()
+    first = asyncio.create_task(active(poller, 1, 100))
+    while fake.calls[1] == 0:
+        await asyncio.sleep(0)
+    second = asyncio.create_task(active(poller, 1, 101))
+    await asyncio.sleep(0)
+    fake.gate.set()
+    assert (await first).id == 100
+    assert (await second).id == 101
+    assert fake.calls[1] == 1
+
+
+async def test_a_cancelled_waiter_leaves_without_disturbing_the_others(
+    fake: FakeInstances, poller: Poller, clock: VirtualClock
+) -> None:
+    fake.add(1, 100, ready_at=20.0)
+    fake.add(1, 101, ready_at=20.0)
+    leaving = asyncio.create_task(active(poller, 1, 100))
+    staying = asyncio.create_task(active(poller, 1, 101))
+    await clock.sleep(3.0)
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert (await staying).status is z.SnapshotStatus.ACTIVE
+    assert fake.calls[1] == 6
+
+
+async def test_when_nobody_waits_nothing_polls(
+    fake: FakeInstances, poller: Poller, clock: VirtualClock
+) -> None:
+    fake.add(1, 100, ready_at=1000.0)
+    task = asyncio.create_task(active(poller, 1, 100))
+    await clock.sleep(6.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    calls = fake.calls[1]
+    await clock.sleep(600.0)
+    assert fake.calls[1] == calls
+    assert poller.watched_instances == 0
+
+
+async def test_a_failed_listing_fails_that_instances_waiters_only(
+    fake: FakeInstances, poller: Poller, clock: VirtualClock
+) -> None:
+    fake.add(1, 100, ready_at=50.0)
+    fake.add(2, 200, ready_at=5.0)
+    doomed = asyncio.create_task(active(poller, 1, 100))
+    fine = asyncio.create_task(active(poller, 2, 200))
+    await clock.sleep(1.0)
+
+    original = fake.list
+
+    async def broken(instance_id: int) -> list[z.Snapshot]:
+        if instance_id == 1:
+            raise z.TransportError("down", status=503)
+        return await original(instance_id)
+
+    poller._list = broken
+    with pytest.raises(z.TransportError):
+        await doomed
+    assert (await fine).id == 200
+
+
+async def test_each_waiter_keeps_its_own_deadline_with_a_final_check(
+    fake: FakeInstances, poller: Poller, clock: VirtualClock
+) -> None:
+    fake.add(1, 100, ready_at=1000.0)
+    fake.add(1, 101, ready_at=1000.0)
+    short = asyncio.create_task(active(poller, 1, 100, timeout=3.0))
+    long = asyncio.create_task(active(poller, 1, 101, timeout=12.0))
+    with pytest.raises(z.WaitTimeout) as caught:
+        await short
+    assert clock.monotonic() == 3.0
+    assert caught.value.last is not None
+    assert caught.value.last.status is z.SnapshotStatus.SAVING
+    with pytest.raises(z.WaitTimeout):
+        await long
+    assert clock.monotonic() == 12.0
+
+
+async def test_wait_deleted_through_the_poller(
+    fake: FakeInstances, poller: Poller, clock: VirtualClock
+) -> None:
+    fake.add(1, 100, ready_at=0.0)
+    waiting = asyncio.create_task(
+        poller.wait(1, 100, timeout=60.0, judge=_judge_deleted, goal="deleted")
+    )
+    await clock.sleep(4.0)
+    assert not waiting.done()
+    del fake.ready_at[(1, 100)]
+    assert await waiting is None
+
+
+async def test_close_fails_every_waiter_with_a_zomro_error(
+    fake: FakeInstances, poller: Poller, clock: VirtualClock
+) -> None:
+    fake.add(1, 100, ready_at=1000.0)
+    task = asyncio.create_task(active(poller, 1, 100))
+    await clock.sleep(1.0)
+    poller.close()
+    with pytest.raises(z.ZomroError, match="closed"):
+        await task
+    assert poller.watched_instances == 0
+
+
+async def test_absence_in_a_listing_older_than_the_waiter_is_not_proof(
+    fake: FakeInstances, poller: Poller
+) -> None:
+    # A listing that started before the snapshot existed must not fail its waiter.
+    fake.add(1, 100, ready_at=0.0)
+    fake.gate = asyncio.Event()
+    first = asyncio.create_task(active(poller, 1, 100))
+    while fake.calls[1] == 0:
+        await asyncio.sleep(0)
+    fake.add(1, 101, ready_at=0.0)  # made after the round in flight listed the instance
+    second = asyncio.create_task(active(poller, 1, 101))
+    await asyncio.sleep(0)
+    fake.gate.set()
+    assert (await first).id == 100
+    assert (await second).id == 101
+    assert fake.calls[1] == 2  # the newcomer asked for a fresh listing at once
