@@ -1,6 +1,6 @@
 """zomro-async: an asyncio SDK for snapshots of Zomro Cloud VPS instances."""
 
-from ._bulk import BulkJob, BulkResult, ProgressEvent, ProgressKind
+from ._bulk import BulkJob, BulkResult, ProgressEvent, ProgressKind, RotationResult
 from ._client import ZomroClient
 from ._exceptions import (
     ApiError,
@@ -34,6 +34,7 @@ __all__ = [
     "ProgressKind",
     "ResponseError",
     "RetryPolicy",
+    "RotationResult",
     "Snapshot",
     "SnapshotFailed",
     "SnapshotStatus",

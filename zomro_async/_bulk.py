@@ -8,7 +8,7 @@ import datetime
 import enum
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
@@ -71,10 +71,12 @@ class BulkResult:
 logger = logging.getLogger("zomro_async")
 
 OnProgress = Callable[[ProgressEvent], Any]
+Emit = Callable[[ProgressEvent], None]
+R = TypeVar("R")
 _END = object()
 
 
-class BulkJob:
+class BulkJob(Generic[R]):
     """A running bulk job: `await job` for the results in input order, or
     `async for event in job` for progress events as they happen (then await it).
 
@@ -84,25 +86,23 @@ class BulkJob:
 
     def __init__(
         self,
-        items: Sequence[Callable[[Callable[[ProgressEvent], None]], Awaitable[BulkResult]]],
+        items: Sequence[Callable[[Emit], Awaitable[R]]],
         *,
-        stamp: Callable[[], float],
         concurrency: int | None,
         on_progress: OnProgress | None,
     ) -> None:
         self._items = items
-        self._stamp = stamp
         self._limit = asyncio.Semaphore(concurrency) if concurrency else None
         self._on_progress = on_progress
         self._subscribers: list[asyncio.Queue[object]] = []
-        self._task: asyncio.Task[list[BulkResult]] | None = None
+        self._task: asyncio.Task[list[R]] | None = None
 
-    def _start(self) -> asyncio.Task[list[BulkResult]]:
+    def _start(self) -> asyncio.Task[list[R]]:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         return self._task
 
-    def __await__(self) -> Generator[Any, None, list[BulkResult]]:
+    def __await__(self) -> Generator[Any, None, list[R]]:
         return self._start().__await__()
 
     def cancel(self) -> None:
@@ -140,16 +140,14 @@ class BulkJob:
                 # A broken callback must not cost anyone their results.
                 logger.exception("on_progress callback failed on %s", event.kind.value)
 
-    async def _run(self) -> list[BulkResult]:
+    async def _run(self) -> list[R]:
         try:
             return list(await asyncio.gather(*(self._one(item) for item in self._items)))
         finally:
             for queue in self._subscribers:
                 queue.put_nowait(_END)
 
-    async def _one(
-        self, item: Callable[[Callable[[ProgressEvent], None]], Awaitable[BulkResult]]
-    ) -> BulkResult:
+    async def _one(self, item: Callable[[Emit], Awaitable[R]]) -> R:
         async with self._limit if self._limit is not None else contextlib.nullcontext():
             return await item(self._emit)
 
@@ -196,9 +194,7 @@ def _failed_snapshot(error: BaseException, last: Snapshot | None) -> Snapshot | 
 class _Step:
     """Emits one item's events and remembers the last snapshot seen."""
 
-    def __init__(
-        self, instance_id: int, emit: Callable[[ProgressEvent], None], stamp: Callable[[], float]
-    ) -> None:
+    def __init__(self, instance_id: int, emit: Emit, stamp: Callable[[], float]) -> None:
         self.instance_id = instance_id
         self._emit = emit
         self._stamp = stamp
@@ -241,9 +237,9 @@ def create_job(
     concurrency: int | None,
     on_progress: OnProgress | None,
     stamp: Callable[[], float],
-) -> BulkJob:
+) -> BulkJob[BulkResult]:
     def item(instance_id: int, name: str) -> Callable[..., Awaitable[BulkResult]]:
-        async def run(emit: Callable[[ProgressEvent], None]) -> BulkResult:
+        async def run(emit: Emit) -> BulkResult:
             step = _Step(instance_id, emit, stamp)
             try:
                 snapshot = await manager.create(instance_id, name)
@@ -263,10 +259,7 @@ def create_job(
         return run
 
     return BulkJob(
-        [item(i, n) for i, n in names.items()],
-        stamp=stamp,
-        concurrency=concurrency,
-        on_progress=on_progress,
+        [item(i, n) for i, n in names.items()], concurrency=concurrency, on_progress=on_progress
     )
 
 
@@ -279,11 +272,11 @@ def delete_job(
     concurrency: int | None,
     on_progress: OnProgress | None,
     stamp: Callable[[], float],
-) -> BulkJob:
+) -> BulkJob[BulkResult]:
     def item(
         instance_id: int, snapshot_id: int, known: Snapshot | None
     ) -> Callable[..., Awaitable[BulkResult]]:
-        async def run(emit: Callable[[ProgressEvent], None]) -> BulkResult:
+        async def run(emit: Emit) -> BulkResult:
             step = _Step(instance_id, emit, stamp)
             step.last = known
             try:
@@ -298,6 +291,105 @@ def delete_job(
 
         return run
 
+    return BulkJob([item(*t) for t in targets], concurrency=concurrency, on_progress=on_progress)
+
+
+@attrs.frozen(kw_only=True)
+class RotationResult:
+    """The outcome of a rotation on one instance.
+
+    `snapshot` is the new snapshot (None in a dry run or when the create
+    failed); `planned_name` its name; `deleted` the old snapshots deleted (in a
+    dry run: those that would be); `error` what went wrong, None when `ok`.
+    """
+
+    instance_id: int
+    planned_name: str
+    snapshot: Snapshot | None = None
+    deleted: tuple[Snapshot, ...] = ()
+    dry_run: bool = False
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def rotation_victims(
+    snapshots: Sequence[Snapshot], *, prefix: str, keep: int, new_id: int | None
+) -> list[Snapshot]:
+    """Which snapshots a rotation deletes so that `keep` remain, the new one included.
+
+    Only unprotected snapshots whose names start with `prefix` take part; the
+    oldest go first, failed ones before good ones.
+    """
+    rotating = [
+        s for s in snapshots if s.name.startswith(prefix) and not s.protected and s.id != new_id
+    ]
+    rotating.sort(key=lambda s: (not s.status.failed, s.created or datetime.date.min, s.id))
+    excess = len(rotating) + 1 - keep
+    return rotating[: max(0, excess)]
+
+
+def rotate_job(
+    manager: SnapshotsManager,
+    names: dict[int, str],
+    *,
+    keep: int,
+    prefix: str,
+    dry_run: bool,
+    timeout: float,
+    concurrency: int | None,
+    on_progress: OnProgress | None,
+    stamp: Callable[[], float],
+) -> BulkJob[RotationResult]:
+    def item(instance_id: int, name: str) -> Callable[[Emit], Awaitable[RotationResult]]:
+        async def run(emit: Emit) -> RotationResult:
+            step = _Step(instance_id, emit, stamp)
+            deleted: list[Snapshot] = []
+            new: Snapshot | None = None
+            try:
+                if dry_run:
+                    current = await manager.list(instance_id)
+                    victims = rotation_victims(current, prefix=prefix, keep=keep, new_id=None)
+                    return RotationResult(
+                        instance_id=instance_id,
+                        planned_name=name,
+                        deleted=tuple(victims),
+                        dry_run=True,
+                    )
+                new = await manager.create(instance_id, name)
+                step(ProgressKind.CREATED, new)
+                new = await manager.wait_active(
+                    instance_id,
+                    new.id,
+                    timeout=timeout,
+                    on_update=lambda s: step(ProgressKind.SAVING, s),
+                )
+                step(ProgressKind.ACTIVE, new)
+                # Only now that the new snapshot is Active is anything old let go.
+                current = await manager.list(instance_id)
+                for victim in rotation_victims(current, prefix=prefix, keep=keep, new_id=new.id):
+                    await manager.delete(instance_id, victim.id)
+                    step(ProgressKind.DELETING, victim)
+                    await manager.wait_deleted(instance_id, victim.id, timeout=timeout)
+                    deleted.append(victim)
+                    step(ProgressKind.DELETED, victim)
+            except Exception as exc:  # one instance's failure never costs the others
+                step.failure(exc)
+                return RotationResult(
+                    instance_id=instance_id,
+                    planned_name=name,
+                    snapshot=_failed_snapshot(exc, new),
+                    deleted=tuple(deleted),
+                    error=exc,
+                )
+            return RotationResult(
+                instance_id=instance_id, planned_name=name, snapshot=new, deleted=tuple(deleted)
+            )
+
+        return run
+
     return BulkJob(
-        [item(*t) for t in targets], stamp=stamp, concurrency=concurrency, on_progress=on_progress
+        [item(i, n) for i, n in names.items()], concurrency=concurrency, on_progress=on_progress
     )

@@ -123,6 +123,9 @@ class ZomroClient:
             poll=self.poll,
             retry=self.retry,
             conflict_timeout=check_timeout(conflict_timeout),
+            # A request lost on the way back may be held by the server about as
+            # long as we waited for it: watch that long before sending it again.
+            ambiguous_grace=check_timeout(request_timeout),
         )
 
     @classmethod

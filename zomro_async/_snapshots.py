@@ -12,7 +12,17 @@ import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from . import _document
-from ._bulk import BulkJob, OnProgress, create_job, delete_job, render_names, unique
+from ._bulk import (
+    BulkJob,
+    BulkResult,
+    OnProgress,
+    RotationResult,
+    create_job,
+    delete_job,
+    render_names,
+    rotate_job,
+    unique,
+)
 from ._clock import Clock
 from ._converter import snapshot_from_row
 from ._exceptions import (
@@ -108,6 +118,15 @@ def _judge_deleted(current: Snapshot | None, last: Snapshot | None) -> tuple[boo
     return current is None, None
 
 
+def _grace_for(error: TransportError, grace: float) -> float:
+    """How long an ambiguous create may still land on the server: no time when the
+    server answered in full (a 2xx with a bad body, a 4xx, a 503 refusal), else `grace`.
+    """
+    if error.status is None or error.status in (502, 504):
+        return grace  # no answer, or a proxy gave up on a server that may still be working
+    return 0.0
+
+
 class SnapshotsManager:
     """`client.snapshots`: the snapshot calls of one client.
 
@@ -123,8 +142,10 @@ class SnapshotsManager:
         poll: PollPolicy,
         retry: RetryPolicy,
         conflict_timeout: float,
+        ambiguous_grace: float = 0.0,
     ) -> None:
         self._api = api
+        self._grace = ambiguous_grace
         self._clock = clock
         self._poll = poll
         self._retry = retry
@@ -172,8 +193,9 @@ class SnapshotsManager:
 
         A snapshot of the instance still being taken is awaited first (the API
         refuses a second one meanwhile). The create is never blindly repeated:
-        after an ambiguous failure the instance is listed, and a snapshot that
-        appeared with this name is the result. A `ConflictError` is waited out
+        after an ambiguous failure the instance is listed (for up to the request
+        timeout, in case the server is still working on the lost request), and a
+        snapshot that appeared with this name is the result. A `ConflictError` is waited out
         for up to the client's `conflict_timeout`. Bad input raises `TypeError`
         or `ValueError` before anything is sent.
         """
@@ -223,7 +245,7 @@ class SnapshotsManager:
                 continue
             except TransportError as exc:
                 # The request may have reached the server: look before trying again.
-                made = self._new_snapshot(await self.list(instance_id), name, before, None)
+                made = await self._look_for(instance_id, name, before, _grace_for(exc, self._grace))
                 if made is not None:
                     return made
                 failures += 1
@@ -232,6 +254,21 @@ class SnapshotsManager:
                 await self._clock.sleep(self._retry.wait_before(failures, exc))
                 continue
             return await self._confirm(instance_id, name, before, _document.created_id(doc))
+
+    async def _look_for(
+        self, instance_id: int, name: str, before: set[int], grace: float
+    ) -> Snapshot | None:
+        # A server still holding an abandoned request may create the snapshot late:
+        # watch the listing for `grace` seconds before a re-send could duplicate it.
+        deadline = self._clock.monotonic() + grace
+        step = 0
+        while True:
+            made = self._new_snapshot(await self.list(instance_id), name, before, None)
+            remaining = deadline - self._clock.monotonic()
+            if made is not None or remaining <= 0:
+                return made
+            await self._clock.sleep(min(self._poll.delay(step), remaining))
+            step += 1
 
     async def _confirm(
         self, instance_id: int, name: str, before: set[int], created_id: int | None
@@ -329,7 +366,7 @@ class SnapshotsManager:
         concurrency: int | None = None,
         timeout: float = 3600.0,
         on_progress: OnProgress | None = None,
-    ) -> BulkJob:
+    ) -> BulkJob[BulkResult]:
         """One snapshot per instance, concurrently; `await` it for one `BulkResult`
         per instance id, in input order, or `async for` its `ProgressEvent`s.
 
@@ -365,7 +402,7 @@ class SnapshotsManager:
         concurrency: int | None = None,
         timeout: float = 600.0,
         on_progress: OnProgress | None = None,
-    ) -> BulkJob:
+    ) -> BulkJob[BulkResult]:
         """Delete snapshots (each a `Snapshot` or an `(instance_id, snapshot_id)`
         pair) concurrently; the same results and events as `create_many`, in
         input order. With `wait`, each deletion is awaited until it is gone.
@@ -386,6 +423,49 @@ class SnapshotsManager:
             self,
             targets,
             wait=wait,
+            timeout=check_timeout(timeout),
+            concurrency=_check_concurrency(concurrency),
+            on_progress=on_progress,
+            stamp=self._clock.time,
+        )
+
+    def rotate(
+        self,
+        instance_ids: Iterable[int],
+        *,
+        keep: int,
+        prefix: str = "auto-",
+        dry_run: bool = False,
+        timeout: float = 3600.0,
+        concurrency: int | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> BulkJob[RotationResult]:
+        """The scheduled-snapshot job: per instance, create `{prefix}{date}-{time}`,
+        await Active, and only then delete the oldest snapshots named with
+        `prefix` until `keep` remain, the new one included; await the deletes.
+
+        Snapshots without the prefix, or `protected`, are never touched (nor
+        counted). Nothing is deleted on an instance whose new snapshot failed.
+        With `dry_run`, nothing changes: each result shows the plan. One
+        instance's failure never stops the others. `await` the job for one
+        `RotationResult` per instance, in input order.
+        """
+        if isinstance(keep, bool) or not isinstance(keep, int):
+            raise TypeError("keep must be an int")
+        if keep < 1:
+            raise ValueError("keep must be at least 1: the new snapshot is always kept")
+        if not isinstance(prefix, str) or not prefix.strip():
+            raise ValueError("a rotation needs a non-empty prefix, or it would touch everything")
+        ids = unique((check_id(i, "instance_id") for i in instance_ids), "instance id")
+        now = datetime.datetime.fromtimestamp(self._clock.time(), datetime.UTC)
+        template = prefix.replace("{", "{{").replace("}", "}}") + "{date}-{time}"
+        names = {i: check_name(n) for i, n in render_names(template, ids, now).items()}
+        return rotate_job(
+            self,
+            names,
+            keep=keep,
+            prefix=prefix,
+            dry_run=bool(dry_run),
             timeout=check_timeout(timeout),
             concurrency=_check_concurrency(concurrency),
             on_progress=on_progress,
