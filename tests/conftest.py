@@ -7,9 +7,17 @@ from typing import Any
 
 import pytest
 from aioresponses import CallbackResult, aioresponses
+from hypothesis import HealthCheck, settings
 
 import zomro_async as z
 from zomro_async.testing._clock import VirtualClock
+
+# Property tests: no wall-clock deadlines (CI machines vary), and the same
+# examples on every run, so that a failure in CI reproduces locally.
+settings.register_profile(
+    "zomro", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("zomro")
 
 URL = "https://api.zomro.com/"
 TOKEN = "tok-5acd1215da7a09eaae215987"
