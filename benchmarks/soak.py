@@ -15,7 +15,7 @@ from collections import Counter
 import attrs
 
 import zomro_async as z
-from zomro_async.testing import VirtualClock, ZomroEmulator
+from zomro_async.testing import VirtualClock, ZomroEmulator, pending_sdk_tasks
 
 KILL_EVERY = 25  # every 25th instance ends Killed
 FIRST_INSTANCE = 6_000_001
@@ -50,7 +50,8 @@ class SoakReport:
             f"client retries       {self.retries}",
             f"list calls           {self.list_calls}",
             f"max in flight        {self.max_in_flight} (cap {self.cap})",
-            f"duration             {self.real_seconds:.1f} s real, {self.virtual_seconds:.0f} s virtual",
+            f"duration             {self.real_seconds:.1f} s real, "
+            f"{self.virtual_seconds:.0f} s virtual",
             f"wrong outcomes       {len(self.wrong_outcomes)}",
             f"duplicates           {len(self.duplicates)}",
             f"lost results         {len(self.lost)}",
@@ -66,16 +67,6 @@ class SoakReport:
             or self.pending_sdk_tasks
             or self.max_in_flight > self.cap
         )
-
-
-def _sdk_tasks() -> int:
-    return sum(
-        1
-        for task in asyncio.all_tasks()
-        if not task.done()
-        and "/zomro_async/_"
-        in getattr(getattr(task.get_coro(), "cr_code", None), "co_filename", "")
-    )
 
 
 async def soak(
@@ -122,7 +113,7 @@ async def soak(
             retries = client.retries
             list_calls = client.snapshots.poller.list_calls
         await asyncio.sleep(0)
-        pending = _sdk_tasks()
+        pending = len(pending_sdk_tasks())
 
         wrong, duplicates, lost = [], [], []
         for iid, result in zip(ids, results, strict=True):

@@ -26,6 +26,46 @@ PASSWORD = "pw-very-secret-42"
 Answer = dict[str, Any] | tuple[int, str] | BaseException | CallbackResult
 
 
+# The page's sample row (zomro-snapshots-api.md), as `rows()` unwraps it.
+PAGE_ROW = {
+    "architecture": "x86_64",
+    "createdate": "2024-07-23",
+    "disk_format": "qcow2",
+    "fleio_id": "afd72725-81aa-43ad-984c-a3f3a05b4b84",
+    "fleio_status": "Active",
+    "hypervisor_type": "any_hypervisor",
+    "id": "5204214",
+    "image_size": "3",
+    "item_real_status": "2",
+    "min_disk": "20",
+    "min_ram": "0",
+    "name": "MySnapshot",
+    "os_distro": "Ubuntu",
+    "os_version": "22.04 x64",
+    "protected": "off",
+    "region": "Netherlands-2",
+    "visibility": "private",
+}
+
+
+class SteppingClock:
+    """Time moves only when slept on (or when a test moves it); sleeps are recorded."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 def doc(**nodes: Any) -> dict[str, Any]:
     """A BILLmanager document with every leaf string wrapped as {"$": ...}."""
 

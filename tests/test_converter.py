@@ -8,33 +8,13 @@ import uuid
 import attrs
 import pytest
 
+from tests.conftest import PAGE_ROW
 from zomro_async._converter import snapshot_from_row
 from zomro_async._document import rows
 from zomro_async._exceptions import ResponseError
 from zomro_async._models import Snapshot, SnapshotStatus
 
 INSTANCE = 5203773
-
-# The page's sample row (zomro-snapshots-api.md), after `rows()` unwrapped it.
-PAGE_ROW = {
-    "architecture": "x86_64",
-    "createdate": "2024-07-23",
-    "disk_format": "qcow2",
-    "fleio_id": "afd72725-81aa-43ad-984c-a3f3a05b4b84",
-    "fleio_status": "Active",
-    "hypervisor_type": "any_hypervisor",
-    "id": "5204214",
-    "image_size": "3",
-    "item_real_status": "2",
-    "min_disk": "20",
-    "min_ram": "0",
-    "name": "MySnapshot",
-    "os_distro": "Ubuntu",
-    "os_version": "22.04 x64",
-    "protected": "off",
-    "region": "Netherlands-2",
-    "visibility": "private",
-}
 
 EXPECTED_FIELDS = {
     "id": 5204214,

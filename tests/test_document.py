@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import PAGE_ROW
 from zomro_async._document import (
     api_error_class,
     as_list,
@@ -54,25 +55,6 @@ PAGE_SAMPLE: dict[str, Any] = {
             }
         ]
     }
-}
-PAGE_ROW = {
-    "architecture": "x86_64",
-    "createdate": "2024-07-23",
-    "disk_format": "qcow2",
-    "fleio_id": "afd72725-81aa-43ad-984c-a3f3a05b4b84",
-    "fleio_status": "Active",
-    "hypervisor_type": "any_hypervisor",
-    "id": "5204214",
-    "image_size": "3",
-    "item_real_status": "2",
-    "min_disk": "20",
-    "min_ram": "0",
-    "name": "MySnapshot",
-    "os_distro": "Ubuntu",
-    "os_version": "22.04 x64",
-    "protected": "off",
-    "region": "Netherlands-2",
-    "visibility": "private",
 }
 
 

@@ -7,12 +7,14 @@ import random
 import time
 import types
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
 import tenacity
 
 import zomro_async
+from tests.conftest import SteppingClock
 from zomro_async._exceptions import (
     ApiError,
     AuthError,
@@ -24,23 +26,7 @@ from zomro_async._exceptions import (
 )
 from zomro_async._retry import NO_RETRY, RetryPolicy, call_with_retries, is_retryable
 
-
-class FakeClock:
-    """Time moves only when slept on (or when a test moves it); no real sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return 1_700_000_000.0 + self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+FakeClock = partial(SteppingClock, start=100.0)
 
 
 def _flaky(

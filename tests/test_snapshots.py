@@ -10,28 +10,10 @@ import aiohttp
 import pytest
 
 import zomro_async as z
-from tests.conftest import FakeApi, doc, error, listing, row
+from tests.conftest import FakeApi, SteppingClock, doc, error, listing, row
 
 INSTANCE = 5203773
 BUSY = error("exists", "runningoperation", "Another operation is already running")
-
-
-class SteppingClock:
-    """A clock whose sleeps only record and advance time: no real waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return 1_700_000_000.0 + self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 # -- fields sent ----------------------------------------------------------------

@@ -218,6 +218,22 @@ class _Step:
             )
         )
 
+    async def create(
+        self, manager: SnapshotsManager, name: str, *, wait: bool, timeout: float
+    ) -> Snapshot:
+        """Create the snapshot and, with `wait`, await Active, telling each step."""
+        snapshot = await manager.create(self.instance_id, name)
+        self(ProgressKind.CREATED, snapshot)
+        if wait:
+            snapshot = await manager.wait_active(
+                self.instance_id,
+                snapshot.id,
+                timeout=timeout,
+                on_update=lambda s: self(ProgressKind.SAVING, s),
+            )
+            self(ProgressKind.ACTIVE, snapshot)
+        return snapshot
+
     def failure(self, error: BaseException, snapshot_id: int | None = None) -> BulkResult:
         snapshot = _failed_snapshot(error, self.last)
         self(ProgressKind.FAILED, snapshot, error)
@@ -242,16 +258,7 @@ def create_job(
         async def run(emit: Emit) -> BulkResult:
             step = _Step(instance_id, emit, stamp)
             try:
-                snapshot = await manager.create(instance_id, name)
-                step(ProgressKind.CREATED, snapshot)
-                if wait:
-                    snapshot = await manager.wait_active(
-                        instance_id,
-                        snapshot.id,
-                        timeout=timeout,
-                        on_update=lambda s: step(ProgressKind.SAVING, s),
-                    )
-                    step(ProgressKind.ACTIVE, snapshot)
+                snapshot = await step.create(manager, name, wait=wait, timeout=timeout)
             except Exception as exc:  # one item's failure never costs the others
                 return step.failure(exc)
             return BulkResult(instance_id=instance_id, snapshot=snapshot)
@@ -358,15 +365,7 @@ def rotate_job(
                         deleted=tuple(victims),
                         dry_run=True,
                     )
-                new = await manager.create(instance_id, name)
-                step(ProgressKind.CREATED, new)
-                new = await manager.wait_active(
-                    instance_id,
-                    new.id,
-                    timeout=timeout,
-                    on_update=lambda s: step(ProgressKind.SAVING, s),
-                )
-                step(ProgressKind.ACTIVE, new)
+                new = await step.create(manager, name, wait=True, timeout=timeout)
                 # Only now that the new snapshot is Active is anything old let go.
                 current = await manager.list(instance_id)
                 for victim in rotation_victims(current, prefix=prefix, keep=keep, new_id=new.id):
@@ -380,7 +379,7 @@ def rotate_job(
                 return RotationResult(
                     instance_id=instance_id,
                     planned_name=name,
-                    snapshot=_failed_snapshot(exc, new),
+                    snapshot=new if new is not None else _failed_snapshot(exc, step.last),
                     deleted=tuple(deleted),
                     error=exc,
                 )

@@ -8,22 +8,11 @@ import random
 import pytest
 
 import zomro_async as z
-from zomro_async.testing import VirtualClock
+from zomro_async.testing import VirtualClock, pending_sdk_tasks
 
 from ._support import VM, Connect, StartEmulator, ids_of
 
 K = z.ProgressKind
-
-
-def _sdk_tasks() -> list[asyncio.Task[object]]:
-    """Unfinished tasks running the SDK's own code (the emulator's are not counted)."""
-    return [
-        task
-        for task in asyncio.all_tasks()
-        if not task.done()
-        and "/zomro_async/_"
-        in getattr(getattr(task.get_coro(), "cr_code", None), "co_filename", "")
-    ]
 
 
 async def test_results_come_in_input_order_with_events_per_instance(
@@ -202,13 +191,13 @@ async def test_cancelling_a_bulk_job_leaves_nothing_pending_and_the_client_usabl
     runner = asyncio.ensure_future(job)
     while len(created) < 10:
         await zomro_clock.sleep(0.5)
-    assert _sdk_tasks()  # the check below can see the job's tasks
+    assert pending_sdk_tasks()  # the check below can see the job's tasks
     runner.cancel()
     with pytest.raises(asyncio.CancelledError):
         await runner
     for _ in range(5):
         await asyncio.sleep(0)
-    assert _sdk_tasks() == []
+    assert pending_sdk_tasks() == []
     assert client.snapshots.poller.watched_instances == 0
     assert await client.snapshots.list(ids[0])  # the session is intact
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 import zomro_async as z
-from zomro_async.testing import VirtualClock, ZomroEmulator
+from zomro_async.testing import VirtualClock, ZomroEmulator, pending_sdk_tasks
 
 from ._support import Connect, StartEmulator
 
@@ -17,16 +17,6 @@ from ._support import Connect, StartEmulator
 # (login, budget, request on the wire, parsing, polling, sleeping).
 POINTS = [0, 1, 2, 3, 5, 8, 12, 18, 27, 40, 60, 90]
 _fresh = itertools.count(8_000_000)
-
-
-def sdk_tasks() -> list[asyncio.Task[object]]:
-    return [
-        task
-        for task in asyncio.all_tasks()
-        if not task.done()
-        and "/zomro_async/_"
-        in getattr(getattr(task.get_coro(), "cr_code", None), "co_filename", "")
-    ]
 
 
 Operation = Callable[[z.ZomroClient, ZomroEmulator], Awaitable[object]]
@@ -95,7 +85,7 @@ async def test_cancel_at_every_point_leaves_the_client_usable(
             cancelled += 1
         for _ in range(3):
             await asyncio.sleep(0)
-        assert sdk_tasks() == [], f"pending after cancelling at turn {turns}"
+        assert pending_sdk_tasks() == [], f"pending after cancelling at turn {turns}"
         assert client.snapshots.poller.watched_instances == 0
         # The client works, and an instance touched by the cancelled call is free.
         instance_id = fresh_instance(emulator)

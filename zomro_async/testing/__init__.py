@@ -11,5 +11,6 @@ With pytest, the `zomro_emulator` and `zomro_client` fixtures do the same set-up
 
 from ._clock import VirtualClock
 from ._emulator import FAULT_KINDS, EmulatorConfig, ZomroEmulator
+from ._tasks import pending_sdk_tasks
 
-__all__ = ["FAULT_KINDS", "EmulatorConfig", "VirtualClock", "ZomroEmulator"]
+__all__ = ["FAULT_KINDS", "EmulatorConfig", "VirtualClock", "ZomroEmulator", "pending_sdk_tasks"]
