@@ -245,3 +245,25 @@ async def test_absence_in_a_listing_older_than_the_waiter_is_not_proof(
     assert (await first).id == 100
     assert (await second).id == 101
     assert fake.calls[1] == 2  # the newcomer asked for a fresh listing at once
+
+
+async def test_a_broken_update_hook_breaks_nobody(
+    fake: FakeInstances, poller: Poller, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.add(1, 100, ready_at=10.0)
+    fake.add(1, 101, ready_at=10.0)
+
+    def broken(snapshot: z.Snapshot) -> None:
+        raise RuntimeError("hook bug")
+
+    hooked = poller.wait(
+        1,
+        100,
+        timeout=60.0,
+        judge=functools.partial(_judge_active, 1, 100),
+        goal="Active",
+        on_update=broken,
+    )
+    results = await asyncio.gather(hooked, active(poller, 1, 101))
+    assert [r.id for r in results] == [100, 101]
+    assert "on_update callback failed" in caplog.text

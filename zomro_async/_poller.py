@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -15,6 +16,7 @@ from ._exceptions import WaitTimeout, ZomroError
 from ._models import Snapshot
 
 T = TypeVar("T")
+logger = logging.getLogger("zomro_async")
 
 ListCall = Callable[[int], Awaitable[list[Snapshot]]]
 # Judges one observation of the awaited snapshot (None: not listed) given the
@@ -72,7 +74,7 @@ class _Waiter(Generic[T]):
             return True
         try:
             done, value = self.judge(current, self.last)
-        except BaseException as exc:
+        except Exception as exc:
             self.future.set_exception(exc)
             return False
         if current is not None:
@@ -82,7 +84,11 @@ class _Waiter(Generic[T]):
         elif now >= self.deadline:
             self.future.set_exception(self.timeout())
         elif current is not None and self.on_update is not None:
-            self.on_update(current)
+            try:
+                self.on_update(current)
+            except Exception:
+                # The caller's hook must not break the loop that serves every waiter.
+                logger.exception("on_update callback failed for snapshot %d", self.snapshot_id)
         return False
 
     def timeout(self) -> WaitTimeout:
