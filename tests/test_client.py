@@ -122,6 +122,8 @@ def test_settings_are_validated() -> None:
         z.ZomroClient(token=TOKEN, max_in_flight=0)
     with pytest.raises(ValueError):
         z.ZomroClient(token=TOKEN, request_timeout=-1)
+    with pytest.raises(ValueError, match="request_timeout"):
+        z.ZomroClient(token=TOKEN, request_timeout=0)
     with pytest.raises(ValueError):
         z.PollPolicy(multiplier=0.5)
     with pytest.raises(ValueError):

@@ -206,13 +206,35 @@ async def test_a_refused_create_is_not_retried(api: FakeApi, client: z.ZomroClie
 
 async def test_a_conflict_is_waited_out(api: FakeApi, client: z.ZomroClient) -> None:
     # The listing shows nothing in progress, yet the API still says busy.
+    quiet = listing(row(1, "prev", "Active"))
     api._script["instances.snapshots"] = [
-        listing(row(1, "prev", "Active")),
+        quiet,  # before
+        quiet,  # after the first refusal: nothing of ours landed
+        quiet,  # after the second
         listing(row(1, "prev", "Active"), row(2, "n")),
     ]
     api.on("instances.snapshots.edit", BUSY, BUSY, doc(ok={}))
     assert (await client.snapshots.create(INSTANCE, "n")).id == 2
     assert api.funcs().count("instances.snapshots.edit") == 3
+
+
+async def test_a_conflict_caused_by_our_own_late_request_is_its_result(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    # The first post timed out; the server ran it late, so the re-send meets a
+    # conflict with our own snapshot: that snapshot is the result, not a retry.
+    api._script["instances.snapshots"] = [
+        listing(),  # before
+        listing(),  # after the timeout...
+        listing(),  # ...and through the grace period
+        listing(row(9, "n")),  # after the conflict
+    ]
+    api.on("instances.snapshots.edit", TimeoutError(), BUSY, doc(ok={}))
+    async with z.ZomroClient(
+        token="t0ken", clock=client.clock, request_timeout=0.001, retry=client.retry
+    ) as quick:
+        assert (await quick.snapshots.create(INSTANCE, "n")).id == 9
+    assert api.funcs().count("instances.snapshots.edit") == 2
 
 
 async def test_a_conflict_past_conflict_timeout_is_raised(

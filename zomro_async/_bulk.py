@@ -39,10 +39,12 @@ class ProgressEvent:
     at: datetime.datetime
     snapshot: Snapshot | None = None
     error: BaseException | None = None
-
-    @property
-    def snapshot_id(self) -> int | None:
-        return self.snapshot.id if self.snapshot is not None else None
+    # Known even when the snapshot is not (a delete given by ids).
+    snapshot_id: int | None = attrs.field(
+        default=attrs.Factory(
+            lambda self: self.snapshot.id if self.snapshot is not None else None, takes_self=True
+        )
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -194,8 +196,15 @@ def _failed_snapshot(error: BaseException, last: Snapshot | None) -> Snapshot | 
 class _Step:
     """Emits one item's events and remembers the last snapshot seen."""
 
-    def __init__(self, instance_id: int, emit: Emit, stamp: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        instance_id: int,
+        emit: Emit,
+        stamp: Callable[[], float],
+        snapshot_id: int | None = None,
+    ) -> None:
         self.instance_id = instance_id
+        self.snapshot_id = snapshot_id
         self._emit = emit
         self._stamp = stamp
         self.last: Snapshot | None = None
@@ -208,13 +217,15 @@ class _Step:
     ) -> None:
         if snapshot is not None:
             self.last = snapshot
+        shown = snapshot if snapshot is not None else self.last
         self._emit(
             ProgressEvent(
                 kind=kind,
                 instance_id=self.instance_id,
                 at=datetime.datetime.fromtimestamp(self._stamp(), datetime.UTC),
-                snapshot=snapshot if snapshot is not None else self.last,
+                snapshot=shown,
                 error=error,
+                snapshot_id=shown.id if shown is not None else self.snapshot_id,
             )
         )
 
@@ -284,7 +295,7 @@ def delete_job(
         instance_id: int, snapshot_id: int, known: Snapshot | None
     ) -> Callable[..., Awaitable[BulkResult]]:
         async def run(emit: Emit) -> BulkResult:
-            step = _Step(instance_id, emit, stamp)
+            step = _Step(instance_id, emit, stamp, snapshot_id)
             step.last = known
             try:
                 await manager.delete(instance_id, snapshot_id)

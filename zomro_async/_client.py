@@ -61,7 +61,8 @@ class ZomroClient:
 
     Args:
         token: a BILLmanager session id (`auth`). Mutually exclusive with username/password.
-        username, password: account credentials for `func=auth`.
+        username: the account's login for `func=auth`; needs `password`.
+        password: the account's password; never logged, never in a repr or error.
         base_url: the API URL; https, or http to a loopback host (the emulator).
         session: an `aiohttp.ClientSession` of yours to use; the client never closes it.
         request_timeout: seconds one HTTP request may take.
@@ -104,7 +105,7 @@ class ZomroClient:
         self._transport = Transport(
             self.base_url,
             session=session,
-            timeout=check_timeout(request_timeout),
+            timeout=_positive(check_timeout(request_timeout), "request_timeout"),
             verify_tls=verify_tls,
         )
         self._api = ApiSession(
@@ -169,6 +170,12 @@ class ZomroClient:
         """Stop polling and close the HTTP session the client made (never one passed in)."""
         self.snapshots.poller.close()
         await self._transport.aclose()
+
+
+def _positive(seconds: float, name: str) -> float:
+    if seconds <= 0:  # aiohttp reads 0 as "no timeout at all"
+        raise ValueError(f"{name} must be more than 0 seconds")
+    return seconds
 
 
 def _check_credentials(token: str | None, username: str | None, password: str | None) -> None:

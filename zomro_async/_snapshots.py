@@ -237,6 +237,11 @@ class SnapshotsManager:
             try:
                 doc = await self._api.call("instances.snapshots.edit", fields, retry=False)
             except ConflictError:
+                # The operation in the way may be our own earlier request that the
+                # server held and ran late: if so, that snapshot is the result.
+                made = self._new_snapshot(await self.list(instance_id), name, before, None)
+                if made is not None:
+                    return made
                 remaining = conflict_deadline - self._clock.monotonic()
                 if remaining <= 0:
                     raise

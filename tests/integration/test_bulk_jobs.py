@@ -264,6 +264,9 @@ async def test_delete_many_takes_snapshots_and_pairs_in_order(
     assert ids_of(emulator, 1) == []
     assert ids_of(emulator, 2) == []
     assert [e.kind for e in events if e.instance_id == 1] == [K.DELETING, K.DELETED]
+    # A delete given by ids still says which snapshot each event is about.
+    assert {e.snapshot_id for e in events if e.instance_id == 2} == {two.id}
+    assert {e.snapshot_id for e in events if e.instance_id == 3} == {1}
 
 
 async def test_a_restarted_process_resumes_waiting_by_ids(
