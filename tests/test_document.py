@@ -14,6 +14,7 @@ from zomro_async._document import (
     created_id,
     error_from,
     excerpt,
+    page_count,
     parse_body,
     raise_for_error,
     rows,
@@ -628,3 +629,32 @@ def test_created_id(doc: dict[str, Any], expected: int | None) -> None:
 )
 def test_created_id_unicode_digit_is_none_not_a_crash(text: str) -> None:
     assert created_id({"id": {"$": text}}) is None
+
+
+@pytest.mark.parametrize(
+    ("doc", "pages"),
+    [
+        ({}, 1),
+        ({"p_elems": {"$": "5"}, "p_cnt": {"$": "2"}}, 3),
+        ({"p_elems": {"$": "4"}, "p_cnt": {"$": "2"}}, 2),
+        ({"p_elems": {"$": "0"}, "p_cnt": {"$": "20"}}, 1),
+        ({"p_elems": {"$": "7"}}, 1),
+        ({"p_elems": {"$": "x"}, "p_cnt": {"$": "2"}}, 1),
+        ({"p_elems": {"$": "7"}, "p_cnt": {"$": "-1"}}, 1),
+        ({"p_elems": {"$": str(10**9)}, "p_cnt": {"$": "1"}}, 100),
+        ({"p_elems": [{"$": "3"}], "p_cnt": {"$": {"nested": 1}}}, 1),
+    ],
+    ids=[
+        "unpaged",
+        "5-by-2",
+        "4-by-2",
+        "empty",
+        "no-size",
+        "garbage",
+        "negative",
+        "capped",
+        "hostile",
+    ],
+)
+def test_page_count(doc: dict[str, Any], pages: int) -> None:
+    assert page_count(doc) == pages

@@ -27,6 +27,8 @@ _AUTH_OBJECTS = frozenset({"nouser", "account_not_found", "badpassword"})
 # A `missed` error about a field the client filled with an id means that element is missing.
 _ID_FIELDS = frozenset({"elid", "plid", "elname"})
 _INVALID_TYPES = frozenset({"missed", "value", "exists"})
+# An instance has a handful of snapshots; a page count beyond this is a broken answer.
+_MAX_PAGES = 100
 
 
 def excerpt(body: bytes | str, limit: int = _EXCERPT_CHARS) -> str:
@@ -127,6 +129,18 @@ def rows(doc: Doc) -> list[Row]:
                 row[key] = text
         result.append(row)
     return result
+
+
+def page_count(doc: Doc) -> int:
+    """How many pages a paged list answer has (`p_elems` over `p_cnt`); 1 if not paged."""
+    try:
+        total = int(unwrap(doc.get("p_elems"), "p_elems") or 0)
+        size = int(unwrap(doc.get("p_cnt"), "p_cnt") or 0)
+    except (ResponseError, ValueError):
+        return 1
+    if total <= 0 or size <= 0:
+        return 1
+    return min(-(-total // size), _MAX_PAGES)
 
 
 def api_error_class(type_: str, object_: str) -> type[ApiError]:

@@ -177,8 +177,17 @@ class SnapshotsManager:
         cannot be read.
         """
         instance_id = check_id(instance_id, "instance_id")
-        doc = await self._api.call("instances.snapshots", {"elid": str(instance_id)})
-        return [snapshot_from_row(row, instance_id).bind(self) for row in _document.rows(doc)]
+        fields = {"elid": str(instance_id)}
+        doc = await self._api.call("instances.snapshots", fields)
+        found = _document.rows(doc)
+        # The server may page the listing at a size it remembers for the user;
+        # follow the pages rather than send p_cnt, which would change that setting.
+        pages = _document.page_count(doc)
+        for page in range(2, pages + 1):
+            more = await self._api.call("instances.snapshots", {**fields, "p_num": str(page)})
+            found += _document.rows(more)
+        unique_rows = {row.get("id"): row for row in found}  # a page past the end repeats
+        return [snapshot_from_row(row, instance_id).bind(self) for row in unique_rows.values()]
 
     async def get(self, instance_id: int, snapshot_id: int) -> Snapshot:
         """One snapshot of an instance; `NotFoundError` when it is not listed."""

@@ -148,6 +148,41 @@ async def test_saving_turns_active_or_killed(kwargs: Any, at_5s: str, at_20s: st
         assert (row["image_size"] == {}) == (at_20s == "Killed")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "ready_after", "final"),
+    [
+        ({}, 5.0, "Active"),  # the emulator's time_to_active in this test
+        ({"time_to_active": 12.0}, 12.0, "Active"),
+        ({"kill": True}, 5.0, "Killed"),
+    ],
+)
+async def test_seeded_saving_snapshots_finish_after_time_to_active(
+    kwargs: Any, ready_after: float, final: str
+) -> None:
+    async with running(time_to_active=5.0) as (emu, api, clock):
+        clock.advance(100)  # seeded "now", not at the clock's start
+        emu.add_instance(7, 2, saving=3, **kwargs)
+        rows = await api.rows(7)
+        assert [r["name"]["$"] for r in rows] == [f"seed-{n}" for n in range(1, 6)]
+        assert statuses(rows) == ["Active"] * 2 + ["Saving"] * 3
+        assert [r["image_size"] for r in rows[2:]] == [{}] * 3
+        ids = [int(r["id"]["$"]) for r in rows]
+        assert ids == sorted(set(ids))
+        clock.advance(ready_after - 0.1)
+        assert statuses(await api.rows(7)) == ["Active"] * 2 + ["Saving"] * 3
+        # Seeding bypassed the one-in-progress rule; the API still keeps it.
+        assert await api.error(EDIT, plid=7, name="more", sok="ok") == (
+            "exists",
+            "runningoperation",
+        )
+        clock.advance(0.1)
+        assert statuses(await api.rows(7)) == ["Active"] * 2 + [final] * 3
+        with pytest.raises(ValueError, match="saving"):
+            emu.add_instance(8, saving=-1)
+        emu.add_instance(9, saving=0)
+        assert await api.rows(9) == []
+
+
 async def test_empty_instance_has_no_elem() -> None:
     async with running() as (_, api, _):
         assert await api.call("instances.snapshots", elid=VM) == {"elid": {"$": str(VM)}}
@@ -459,3 +494,21 @@ def test_config_and_overrides() -> None:
         ZomroEmulator(fault_kinds=("boom",))
     with pytest.raises(ValueError, match="fault_kinds"):
         ZomroEmulator(fault_rate=0.5, fault_kinds=())
+
+
+async def test_a_remembered_page_size_pages_lists_nobody_asked_to_page() -> None:
+    import aiohttp
+
+    from zomro_async.testing import ZomroEmulator
+
+    async with ZomroEmulator(page_size=2) as emulator:
+        emulator.add_instance(1, snapshots=3)
+        async with aiohttp.ClientSession() as http:
+            form = {"func": "instances.snapshots", "out": "json", "auth": emulator.token}
+            async with http.post(emulator.url, data={**form, "elid": "1"}) as answer:
+                doc = (await answer.json())["doc"]
+            async with http.post(emulator.url, data={**form, "elid": "1", "p_num": "2"}) as answer:
+                second = (await answer.json())["doc"]
+    assert [row["name"]["$"] for row in doc["elem"]] == ["seed-1", "seed-2"]
+    assert (doc["p_elems"]["$"], doc["p_cnt"]["$"], doc["p_num"]["$"]) == ("3", "2", "1")
+    assert [row["name"]["$"] for row in second["elem"]] == ["seed-3"]

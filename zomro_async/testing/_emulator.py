@@ -71,6 +71,9 @@ class EmulatorConfig:
     ambiguous_create_rate: float = 0.0
     single_elem_as_object: bool = False
     create_returns_id: bool = False
+    # The page size the server remembers for the user (BILLmanager keeps p_cnt per
+    # user): lists come back paged at this size even when the client asks no page.
+    page_size: int | None = None
     seed: int = 0
 
 
@@ -296,17 +299,28 @@ class ZomroEmulator:
         *,
         time_to_active: float | None = None,
         kill: bool = False,
+        saving: int = 0,
     ) -> None:
         """Add an instance with `snapshots` already Active ones (named seed-1, ...).
         With `kill`, every snapshot created on it later ends Killed, not Active.
+
+        `saving` more (named on from the Active ones) are seeded still Saving, as
+        if created now: they finish after the instance's time to active, Killed
+        with `kill`. Seeding is not the API: the one-in-progress rule of creates
+        does not apply to it.
         """
         if instance_id in self._instances:
             raise ValueError(f"instance {instance_id} already exists")
+        if saving < 0:
+            raise ValueError(f"saving must be >= 0, got {saving}")
         instance = _Instance(time_to_active, kill)
         self._instances[instance_id] = instance
         now = self.clock.monotonic()
         for n in range(1, snapshots + 1):
             instance.snapshots.append(self._new_snapshot(f"seed-{n}", now, killed=False))
+        ready_at = now + (self.config.time_to_active if time_to_active is None else time_to_active)
+        for n in range(snapshots + 1, snapshots + saving + 1):
+            instance.snapshots.append(self._new_snapshot(f"seed-{n}", ready_at, killed=kill))
 
     def snapshots_of(self, instance_id: int) -> list[dict[str, str]]:
         """The instance's rows as `instances.snapshots` would list them now, unwrapped."""
@@ -465,9 +479,13 @@ class ZomroEmulator:
         live = self._live(instance, now)
         rows = [{k: _wrap(v) for k, v in self._row(s, now).items()} for s in live]
         doc: Node = {"elid": {"$": fields["elid"]}}
-        if fields.get("p_num") or fields.get("p_cnt"):
+        if fields.get("p_num") or fields.get("p_cnt") or self.config.page_size:
             p_num = _int_field(fields, "p_num") if fields.get("p_num") else 1
-            p_cnt = _int_field(fields, "p_cnt") if fields.get("p_cnt") else DEFAULT_PAGE_SIZE
+            p_cnt = (
+                _int_field(fields, "p_cnt")
+                if fields.get("p_cnt")
+                else self.config.page_size or DEFAULT_PAGE_SIZE
+            )
             p_num = min(p_num, max(1, -(-len(rows) // p_cnt)))
             doc.update(p_num={"$": str(p_num)}, p_cnt={"$": str(p_cnt)})
             doc["p_elems"] = {"$": str(len(rows))}
