@@ -67,6 +67,7 @@ class BulkResult:
 
     @property
     def ok(self) -> bool:
+        """True when this instance's work succeeded (`error` is None)."""
         return self.error is None
 
 
@@ -108,7 +109,11 @@ class BulkJob(Generic[R]):
         return self._start().__await__()
 
     def cancel(self) -> None:
-        """Cancel every item still running; awaiting the job then raises `CancelledError`."""
+        """Cancel every item still running; awaiting the job then raises `CancelledError`.
+
+        Results of items already finished are not lost with it: they went out
+        as progress events (`CREATED` carries each new snapshot's id).
+        """
         if self._task is not None:
             self._task.cancel()
 
@@ -116,7 +121,12 @@ class BulkJob(Generic[R]):
         return self.events()
 
     async def events(self) -> AsyncIterator[ProgressEvent]:
-        """Progress events from now until the job ends."""
+        """Progress events from now until the job ends (starting the job if needed).
+
+        Returns:
+            An async iterator of `ProgressEvent`s. Cancelling the task that
+            iterates also cancels the job.
+        """
         queue: asyncio.Queue[object] = asyncio.Queue()
         self._subscribers.append(queue)
         task = self._start()
@@ -330,6 +340,7 @@ class RotationResult:
 
     @property
     def ok(self) -> bool:
+        """True when the rotation on this instance succeeded (`error` is None)."""
         return self.error is None
 
 

@@ -131,8 +131,20 @@ class ZomroClient:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **settings: Any) -> ZomroClient:
-        """A client configured from `ZOMRO_TOKEN`, or `ZOMRO_USERNAME` and
-        `ZOMRO_PASSWORD`, and `ZOMRO_API_URL`; `settings` go to the constructor.
+        """A client configured from the environment.
+
+        `ZOMRO_TOKEN` wins over `ZOMRO_USERNAME` with `ZOMRO_PASSWORD`;
+        `ZOMRO_API_URL` sets the URL (default https://api.zomro.com/).
+
+        Args:
+            env: the variables to read (default `os.environ`).
+            **settings: any other constructor argument (they win over the env URL).
+
+        Returns:
+            A new, unopened client.
+
+        Raises:
+            ValueError: no usable credentials in the environment.
         """
         env = os.environ if env is None else env
         token = env.get("ZOMRO_TOKEN") or None
@@ -167,7 +179,11 @@ class ZomroClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop polling and close the HTTP session the client made (never one passed in)."""
+        """Stop polling and close the HTTP session the client made (never one passed in).
+
+        Waits still pending fail with `ZomroError`. The client may be used again
+        afterwards: it opens a new session on the next call.
+        """
         self.snapshots.poller.close()
         await self._transport.aclose()
 

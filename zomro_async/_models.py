@@ -109,7 +109,14 @@ class Snapshot:
     _client: _Bound | None = attrs.field(default=None, eq=False, repr=False, alias="client")
 
     def bind(self, client: SnapshotsManager) -> Snapshot:
-        """This snapshot, bound to `client.snapshots` so its methods can call the API."""
+        """This snapshot, bound to a client's `snapshots` so its methods can call the API.
+
+        Args:
+            client: the `SnapshotsManager` (`client.snapshots`) to call through.
+
+        Returns:
+            A bound copy; the snapshot itself is unchanged (it is frozen).
+        """
         return attrs.evolve(self, client=client)
 
     def _bound(self) -> _Bound:
@@ -120,21 +127,51 @@ class Snapshot:
         return self._client
 
     async def refresh(self) -> Snapshot:
-        """The snapshot as the API lists it now. Raises `NotFoundError` once it is gone."""
+        """The snapshot as the API lists it now.
+
+        Returns:
+            A fresh, bound `Snapshot`.
+
+        Raises:
+            NotFoundError: it is gone.
+            RuntimeError: this snapshot is not bound to a client.
+        """
         return await self._bound().get(self.instance_id, self.id)
 
     async def wait_active(self, timeout: float = 3600.0) -> Snapshot:
-        """Await `ACTIVE` and return the refreshed snapshot.
+        """Await `ACTIVE` through the client's shared poller.
 
-        Raises `SnapshotFailed` on a failed state or if the snapshot disappears,
-        and `WaitTimeout` (carrying the last snapshot seen) at the deadline.
+        Args:
+            timeout: seconds to wait.
+
+        Returns:
+            The refreshed, `ACTIVE` snapshot.
+
+        Raises:
+            SnapshotFailed: a failed state, or the snapshot disappeared.
+            WaitTimeout: the deadline passed; `.last` is the last state seen.
+            RuntimeError: this snapshot is not bound to a client.
         """
         return await self._bound().wait_active(self.instance_id, self.id, timeout=timeout)
 
     async def delete(self) -> None:
-        """Ask the API to delete this snapshot; `wait_deleted()` awaits its disappearance."""
+        """Ask the API to delete this snapshot; `wait_deleted()` awaits its disappearance.
+
+        Raises:
+            NotFoundError: it is already gone.
+            InvalidRequestError: the API refused (for example, it is protected).
+            RuntimeError: this snapshot is not bound to a client.
+        """
         await self._bound().delete(self.instance_id, self.id)
 
     async def wait_deleted(self, timeout: float = 600.0) -> None:
-        """Await the moment the snapshot is no longer listed; `WaitTimeout` at the deadline."""
+        """Await the moment the snapshot is no longer listed.
+
+        Args:
+            timeout: seconds to wait.
+
+        Raises:
+            WaitTimeout: still listed at the deadline.
+            RuntimeError: this snapshot is not bound to a client.
+        """
         await self._bound().wait_deleted(self.instance_id, self.id, timeout=timeout)

@@ -38,7 +38,14 @@ class PollPolicy:
     jitter: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
 
     def delay(self, step: int) -> float:
-        """The pause before poll number `step + 1` (step 0 is the pause after the first)."""
+        """The pause before poll number `step + 2` (step 0: the pause after the first).
+
+        Args:
+            step: how many pauses came before this one.
+
+        Returns:
+            Seconds, jittered.
+        """
         base = min(self.maximum, self.initial * self.multiplier ** min(step, 64))
         return base * (1 + random.uniform(0, self.jitter))
 

@@ -36,7 +36,15 @@ class RetryPolicy:
     give_up_after: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
 
     def wait_before(self, attempt: int, error: BaseException | None) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        """Seconds to wait after a failed attempt.
+
+        Args:
+            attempt: the number of the attempt that failed (1-based).
+            error: what it failed with; its `retry_after` is honoured up to the cap.
+
+        Returns:
+            Exponential backoff plus jitter, or the server's longer wait.
+        """
         backoff = min(self.max_wait, self.initial_wait * 2 ** (attempt - 1))
         wait = backoff + random.uniform(0, self.jitter)
         retry_after = getattr(error, "retry_after", None)

@@ -172,9 +172,18 @@ class SnapshotsManager:
     async def list(self, instance_id: int) -> builtins.list[Snapshot]:
         """Every snapshot of an instance (`instances.snapshots`), in the API's order.
 
-        Raises `NotFoundError` for an unknown instance, `TransportError` when the
-        API cannot be reached after retries, `ResponseError` for a row that
-        cannot be read.
+        Args:
+            instance_id: the Cloud VPS instance (BILLmanager `elid`).
+
+        Returns:
+            The snapshots, bound to this client. Pages the server imposes are followed.
+
+        Raises:
+            NotFoundError: the instance does not exist (or is not this account's).
+            AuthError: the session is refused and cannot be renewed.
+            TransportError: the API could not be reached, after retries.
+            ResponseError: a row could not be read.
+            TypeError, ValueError: `instance_id` is not a positive int (nothing is sent).
         """
         instance_id = check_id(instance_id, "instance_id")
         fields = {"elid": str(instance_id)}
@@ -190,7 +199,20 @@ class SnapshotsManager:
         return [snapshot_from_row(row, instance_id).bind(self) for row in unique_rows.values()]
 
     async def get(self, instance_id: int, snapshot_id: int) -> Snapshot:
-        """One snapshot of an instance; `NotFoundError` when it is not listed."""
+        """One snapshot of an instance, as listed now.
+
+        Args:
+            instance_id: the instance.
+            snapshot_id: the snapshot (BILLmanager id, the `id` field).
+
+        Returns:
+            The snapshot, bound to this client.
+
+        Raises:
+            NotFoundError: the snapshot (or the instance) is not listed.
+            TypeError, ValueError: an id is not a positive int (nothing is sent).
+            ZomroError: as for `list`.
+        """
         snapshot_id = check_id(snapshot_id, "snapshot_id")
         for snapshot in await self.list(instance_id):
             if snapshot.id == snapshot_id:
@@ -198,15 +220,30 @@ class SnapshotsManager:
         raise _not_listed(instance_id, snapshot_id)
 
     async def create(self, instance_id: int, name: str) -> Snapshot:
-        """Start a snapshot of an instance and return it (status `SAVING`).
+        """Start a snapshot of an instance (`instances.snapshots.edit`).
 
         A snapshot of the instance still being taken is awaited first (the API
         refuses a second one meanwhile). The create is never blindly repeated:
         after an ambiguous failure the instance is listed (for up to the request
         timeout, in case the server is still working on the lost request), and a
-        snapshot that appeared with this name is the result. A `ConflictError` is waited out
-        for up to the client's `conflict_timeout`. Bad input raises `TypeError`
-        or `ValueError` before anything is sent.
+        snapshot that appeared with this name is the result. A `ConflictError` is
+        waited out for up to the client's `conflict_timeout`.
+
+        Args:
+            instance_id: the instance to snapshot (`plid`).
+            name: the snapshot's name: non-empty, at most 255 characters, no
+                control characters.
+
+        Returns:
+            The new snapshot, usually `SAVING`; `await snapshot.wait_active()` next.
+
+        Raises:
+            TypeError, ValueError: bad id or name, raised before anything is sent.
+            ConflictError: the instance stayed busy past `conflict_timeout`.
+            NotFoundError: the instance does not exist.
+            TransportError: the API could not be reached; the instance was checked
+                and holds no snapshot of this name made by this call.
+            ResponseError: the API accepted the create but never listed the snapshot.
         """
         instance_id = check_id(instance_id, "instance_id")
         name = check_name(name)
@@ -314,7 +351,17 @@ class SnapshotsManager:
         """Ask the API to delete a snapshot (`image.delete`).
 
         The snapshot lingers while it is being deleted; `wait_deleted` awaits its
-        disappearance. `NotFoundError` for an unknown instance or snapshot.
+        disappearance. Transient faults are retried (a delete can be repeated).
+
+        Args:
+            instance_id: the instance the snapshot belongs to (`plid`).
+            snapshot_id: the snapshot (`elid` and `elname`).
+
+        Raises:
+            NotFoundError: no such instance or snapshot.
+            InvalidRequestError: the API refused, e.g. the snapshot is protected.
+            TypeError, ValueError: an id is not a positive int (nothing is sent).
+            ZomroError: as for `list`.
         """
         instance_id = check_id(instance_id, "instance_id")
         snapshot_id = check_id(snapshot_id, "snapshot_id")
@@ -335,14 +382,27 @@ class SnapshotsManager:
         timeout: float = 3600.0,
         on_update: Callable[[Snapshot], None] | None = None,
     ) -> Snapshot:
-        """Await a snapshot's `ACTIVE` state and return it, refreshed.
+        """Await a snapshot's `ACTIVE` state, from ids alone (e.g. after a restart).
 
-        Works from ids alone, for a process resuming an earlier job. Checks at
-        once, then polls on the shared poller with backoff; a last check lands
-        at the deadline. Raises `SnapshotFailed` as soon as a failed state is
-        seen or the snapshot disappears, `NotFoundError` if it was never there,
-        and `WaitTimeout` (with `.last`) at the deadline. `on_update` is called
-        with each observation while the snapshot is still in progress.
+        The wait joins the client's shared poller: it is checked at once, then
+        with the poll backoff; a last check lands at the deadline.
+
+        Args:
+            instance_id: the instance.
+            snapshot_id: the snapshot.
+            timeout: seconds to wait, on the client's clock.
+            on_update: called with each observation while still in progress; an
+                exception it raises is logged and ignored.
+
+        Returns:
+            The snapshot, refreshed and `ACTIVE`.
+
+        Raises:
+            SnapshotFailed: a failed state (Killed, Error), a delete, or the
+                snapshot disappeared; `.snapshot` is the last state seen.
+            WaitTimeout: the deadline passed; `.last` is the last state seen.
+            NotFoundError: the snapshot was not there at the first check.
+            TypeError, ValueError: bad ids or timeout (nothing is sent).
         """
         instance_id = check_id(instance_id, "instance_id")
         snapshot_id = check_id(snapshot_id, "snapshot_id")
@@ -360,7 +420,17 @@ class SnapshotsManager:
     async def wait_deleted(
         self, instance_id: int, snapshot_id: int, *, timeout: float = 600.0
     ) -> None:
-        """Await the moment a snapshot is no longer listed; `WaitTimeout` at the deadline."""
+        """Await the moment a snapshot is no longer listed (after `delete`).
+
+        Args:
+            instance_id: the instance.
+            snapshot_id: the snapshot.
+            timeout: seconds to wait, on the client's clock.
+
+        Raises:
+            WaitTimeout: still listed at the deadline; `.last` is its last state.
+            TypeError, ValueError: bad ids or timeout (nothing is sent).
+        """
         instance_id = check_id(instance_id, "instance_id")
         snapshot_id = check_id(snapshot_id, "snapshot_id")
         await self.poller.wait(
@@ -381,17 +451,28 @@ class SnapshotsManager:
         timeout: float = 3600.0,
         on_progress: OnProgress | None = None,
     ) -> BulkJob[BulkResult]:
-        """One snapshot per instance, concurrently; `await` it for one `BulkResult`
-        per instance id, in input order, or `async for` its `ProgressEvent`s.
+        """One snapshot per instance, concurrently, as a `BulkJob`.
 
-        `name` may be a template with `{instance_id}`, `{date}` and `{time}` (UTC,
-        fixed at the call). With `wait`, each snapshot is awaited until Active
-        (`timeout` seconds each). One instance's failure never stops the others
-        and never raises: it is that result's `error`. `concurrency` caps the
-        instances worked on at once; requests are capped by the client anyway.
+        One instance's failure never stops the others and never raises: it is
+        that result's `error`, with the snapshot it reached (if any) kept.
 
-        Raises `ValueError` or `TypeError` at the call, before anything is sent,
-        for duplicate or invalid ids, a bad template, or a name it renders badly.
+        Args:
+            instance_ids: the instances, each once.
+            name: the name, or a template with `{instance_id}`, `{date}` and
+                `{time}` (UTC, fixed at the call).
+            wait: also await each snapshot until Active.
+            concurrency: at most this many instances worked on at once (None:
+                all; requests are capped by the client's budget anyway).
+            timeout: seconds each wait may take.
+            on_progress: called with each `ProgressEvent`.
+
+        Returns:
+            A `BulkJob`: `await` it for one `BulkResult` per instance id, in input
+            order, or `async for` its progress events first.
+
+        Raises:
+            ValueError, TypeError: at the call, before anything is sent: duplicate
+                or invalid ids, a bad template, or a name it renders badly.
         """
         ids = unique((check_id(i, "instance_id") for i in instance_ids), "instance id")
         if not isinstance(name, str):
@@ -417,10 +498,20 @@ class SnapshotsManager:
         timeout: float = 600.0,
         on_progress: OnProgress | None = None,
     ) -> BulkJob[BulkResult]:
-        """Delete snapshots (each a `Snapshot` or an `(instance_id, snapshot_id)`
-        pair) concurrently; the same results and events as `create_many`, in
-        input order. With `wait`, each deletion is awaited until it is gone.
-        Duplicate snapshots are a `ValueError`.
+        """Delete snapshots concurrently, as a `BulkJob`.
+
+        Args:
+            snapshots: `Snapshot`s or `(instance_id, snapshot_id)` pairs, each once.
+            wait: also await each deletion until the snapshot is gone.
+            concurrency: at most this many deletions at once (None: all).
+            timeout: seconds each wait may take.
+            on_progress: called with each `ProgressEvent`.
+
+        Returns:
+            A `BulkJob` of `BulkResult`s in input order.
+
+        Raises:
+            ValueError, TypeError: duplicate or invalid items, before anything is sent.
         """
         targets: builtins.list[tuple[int, int, Snapshot | None]] = []
         for item in snapshots:
@@ -454,15 +545,29 @@ class SnapshotsManager:
         concurrency: int | None = None,
         on_progress: OnProgress | None = None,
     ) -> BulkJob[RotationResult]:
-        """The scheduled-snapshot job: per instance, create `{prefix}{date}-{time}`,
-        await Active, and only then delete the oldest snapshots named with
-        `prefix` until `keep` remain, the new one included; await the deletes.
+        """The scheduled-snapshot job, as a `BulkJob`.
 
-        Snapshots without the prefix, or `protected`, are never touched (nor
-        counted). Nothing is deleted on an instance whose new snapshot failed.
-        With `dry_run`, nothing changes: each result shows the plan. One
-        instance's failure never stops the others. `await` the job for one
-        `RotationResult` per instance, in input order.
+        Per instance: create `{prefix}{date}-{time}`, await Active, and only then
+        delete the oldest snapshots named with `prefix` (failed ones first) until
+        `keep` remain, the new one included; await the deletes. Snapshots without
+        the prefix, or `protected`, are never touched nor counted. Nothing is
+        deleted on an instance whose new snapshot failed. One instance's failure
+        never stops the others.
+
+        Args:
+            instance_ids: the instances, each once.
+            keep: how many prefixed snapshots remain, the new one included (>= 1).
+            prefix: the name prefix that marks rotated snapshots (non-empty).
+            dry_run: change nothing; each result shows the plan.
+            timeout: seconds each wait may take.
+            concurrency: at most this many instances at once (None: all).
+            on_progress: called with each `ProgressEvent`.
+
+        Returns:
+            A `BulkJob` of `RotationResult`s, one per instance, in input order.
+
+        Raises:
+            ValueError, TypeError: bad ids, keep or prefix, before anything is sent.
         """
         if isinstance(keep, bool) or not isinstance(keep, int):
             raise TypeError("keep must be an int")

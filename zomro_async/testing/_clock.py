@@ -29,19 +29,29 @@ class VirtualClock:
         return f"VirtualClock(now={self._now:.3f}, sleepers={len(self._sleepers)})"
 
     def monotonic(self) -> float:
+        """Virtual seconds since the clock was made."""
         return self._now
 
     def time(self) -> float:
+        """Virtual wall-clock seconds since the epoch (`start` plus `monotonic()`)."""
         return self._epoch + self._now
 
     def advance(self, seconds: float) -> None:
-        """Move time forward by `seconds` and wake every sleeper now due."""
+        """Move time forward and wake every sleeper now due.
+
+        Args:
+            seconds: how far; zero or more.
+
+        Raises:
+            ValueError: `seconds` is negative.
+        """
         if seconds < 0:
             raise ValueError("a clock does not go back")
         self._now += seconds
         self._wake_due()
 
     async def sleep(self, seconds: float) -> None:
+        """Suspend until the clock reaches now plus `seconds` (no real waiting)."""
         if seconds <= 0:
             await asyncio.sleep(0)
             return

@@ -242,6 +242,7 @@ class ZomroEmulator:
         await self.close()
 
     async def start(self) -> None:
+        """Serve on the host and port given (port 0: a free one); `url` tells which."""
         if self._runner is not None:
             return
         if (session := self._sessions.get(self._token)) is not None:
@@ -260,12 +261,18 @@ class ZomroEmulator:
         self._url = f"http://{netloc}:{port}/"
 
     async def close(self) -> None:
+        """Stop serving; the emulator's state stays readable."""
         runner, self._runner, self._url = self._runner, None, None
         if runner is not None:
             await runner.cleanup()
 
     @property
     def url(self) -> str:
+        """The base URL to point a client at (after `start`).
+
+        Raises:
+            RuntimeError: the emulator is not serving.
+        """
         if self._url is None:
             raise RuntimeError("the emulator is not started")
         return self._url
@@ -277,11 +284,18 @@ class ZomroEmulator:
 
     @property
     def app(self) -> web.Application:
+        """The `aiohttp.web` application, to mount or serve some other way."""
         return self._app
 
     def client(self, **settings: Any) -> ZomroClient:
-        """A `ZomroClient` pointed at this emulator, logging in as its user on
-        its clock; `settings` go to the client (pass `token=` for a token client).
+        """A `ZomroClient` pointed at this emulator, on its clock.
+
+        Args:
+            **settings: constructor arguments; by default the client logs in as
+                the emulator's user (pass `token=` for a token client).
+
+        Returns:
+            A new client; close it (or use `async with`).
         """
         if "token" not in settings:
             settings.setdefault("username", self.config.username)
@@ -301,13 +315,19 @@ class ZomroEmulator:
         kill: bool = False,
         saving: int = 0,
     ) -> None:
-        """Add an instance with `snapshots` already Active ones (named seed-1, ...).
-        With `kill`, every snapshot created on it later ends Killed, not Active.
+        """Add an instance to the account.
 
-        `saving` more (named on from the Active ones) are seeded still Saving, as
-        if created now: they finish after the instance's time to active, Killed
-        with `kill`. Seeding is not the API: the one-in-progress rule of creates
-        does not apply to it.
+        Args:
+            instance_id: its id.
+            snapshots: how many Active snapshots it starts with (named seed-1, ...).
+            time_to_active: its own Saving period (default: the config's).
+            kill: every snapshot made on it later ends Killed, not Active.
+            saving: how many more start still Saving, as if just created (named
+                on from the Active ones); seeding skips the API's
+                one-in-progress rule.
+
+        Raises:
+            ValueError: the instance exists already, or `saving` is negative.
         """
         if instance_id in self._instances:
             raise ValueError(f"instance {instance_id} already exists")
@@ -323,7 +343,11 @@ class ZomroEmulator:
             instance.snapshots.append(self._new_snapshot(f"seed-{n}", ready_at, killed=kill))
 
     def snapshots_of(self, instance_id: int) -> list[dict[str, str]]:
-        """The instance's rows as `instances.snapshots` would list them now, unwrapped."""
+        """The instance's rows as `instances.snapshots` would list them now, unwrapped.
+
+        Raises:
+            KeyError: no such instance.
+        """
         now = self.clock.monotonic()
         return [self._row(s, now) for s in self._live(self._instances[instance_id], now)]
 
@@ -332,6 +356,11 @@ class ZomroEmulator:
         self._sessions.clear()
 
     def set_protected(self, instance_id: int, snapshot_id: int, protected: bool = True) -> None:
+        """Turn a snapshot's `protected` flag on (deletes are refused) or off.
+
+        Raises:
+            KeyError: no such instance or snapshot.
+        """
         for snapshot in self._instances[instance_id].snapshots:
             if snapshot.id == snapshot_id:
                 snapshot.protected = protected

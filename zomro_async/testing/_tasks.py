@@ -10,8 +10,13 @@ _TESTING_ROOT = str(Path(__file__).resolve().parent)
 
 
 def pending_sdk_tasks() -> list[asyncio.Task[object]]:
-    """Unfinished tasks of the running loop whose coroutine is zomro_async's own
-    (the client's, not the emulator's): after a cancelled job, there should be none.
+    """The running loop's unfinished tasks whose coroutine is zomro_async's own.
+
+    The client's tasks count, the emulator's do not: after a cancelled job or a
+    closed client there should be none.
+
+    Returns:
+        The tasks, for an assertion such as `assert pending_sdk_tasks() == []`.
     """
     pending = []
     for task in asyncio.all_tasks():
