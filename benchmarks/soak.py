@@ -36,7 +36,7 @@ class SoakReport:
     cap: int
     virtual_seconds: float
     real_seconds: float
-    wrong_outcomes: list[int]
+    wrong_outcomes: list[str]
     duplicates: list[int]
     lost: list[int]
     pending_sdk_tasks: int
@@ -52,7 +52,7 @@ class SoakReport:
             f"max in flight        {self.max_in_flight} (cap {self.cap})",
             f"duration             {self.real_seconds:.1f} s real, "
             f"{self.virtual_seconds:.0f} s virtual",
-            f"wrong outcomes       {len(self.wrong_outcomes)}",
+            f"wrong outcomes       {len(self.wrong_outcomes)} {self.wrong_outcomes[:3]}",
             f"duplicates           {len(self.duplicates)}",
             f"lost results         {len(self.lost)}",
             f"pending SDK tasks    {self.pending_sdk_tasks}",
@@ -118,10 +118,11 @@ async def soak(
         wrong, duplicates, lost = [], [], []
         for iid, result in zip(ids, results, strict=True):
             expected_failure = iid in killed
-            if result.instance_id != iid or result.ok == expected_failure:
-                wrong.append(iid)
-            if expected_failure and not isinstance(result.error, z.SnapshotFailed):
-                wrong.append(iid)
+            right = result.instance_id == iid and (
+                isinstance(result.error, z.SnapshotFailed) if expected_failure else result.ok
+            )
+            if not right:
+                wrong.append(f"{iid}: {type(result.error).__name__}: {result.error}")
             new = {int(r["id"]) for r in emulator.snapshots_of(iid)} - before[iid]
             if len(new) > 1:
                 duplicates.append(iid)

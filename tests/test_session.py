@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import pytest
-from aioresponses import CallbackResult
+from aioresponses import CallbackResult, aioresponses
 
 import zomro_async as z
-from tests.conftest import PASSWORD, TOKEN, FakeApi, doc, error, listing, row
+from tests.conftest import PASSWORD, TOKEN, URL, FakeApi, doc, error, listing, row
 
 LOGIN = doc(auth={"$id": "sid-first-0001"})
 RELOGIN = doc(auth={"$id": "sid-second-0002"})
@@ -67,15 +68,17 @@ async def test_an_access_error_logs_in_again_once_and_repeats_the_call(
     assert api.forms[-1]["auth"] == "sid-second-0002"
 
 
-async def test_access_error_after_relogin_is_an_auth_error(
+async def test_access_error_surviving_two_relogins_is_an_auth_error(
     api: FakeApi, login_client: z.ZomroClient
 ) -> None:
-    api.on("auth", LOGIN, RELOGIN).on("instances.snapshots", EXPIRED)
+    api.on("auth", LOGIN, RELOGIN, doc(auth={"$id": "sid-third-0003"}))
+    api.on("instances.snapshots", EXPIRED)
     with pytest.raises(z.AuthError) as caught:
         await login_client.snapshots.list(1)
     assert caught.value.type == "access"
-    assert api.funcs().count("auth") == 2
-    assert api.funcs().count("instances.snapshots") == 2
+    # A fresh session can be dropped before use too: the refusal is final only
+    # after two logins of the call's own, never an endless loop.
+    assert api.funcs() == ["auth", "instances.snapshots"] * 3
 
 
 async def test_a_token_client_raises_auth_error_without_logging_in(
@@ -219,3 +222,45 @@ async def test_a_secret_cut_by_the_excerpt_leaves_no_part_behind(
     assert TOKEN[:8] not in caught.value.body_excerpt
     assert TOKEN[:8] not in str(caught.value)
     assert caught.value.body_excerpt.startswith("xxx")
+
+
+async def test_a_new_session_dropped_before_use_is_replaced_not_fatal(
+    mocked: aioresponses, login_client: z.ZomroClient
+) -> None:
+    forms: list[dict[str, str]] = []
+    # sid-1 serves two calls then dies; sid-2 serves one call then dies; sid-3 lives.
+    lives = {"sid-1": 2, "sid-2": 1, "sid-3": 99}
+    issued = iter(["sid-1", "sid-2", "sid-3"])
+    both_refused = asyncio.Event()
+    refused_on_sid_1 = 0
+
+    def login(form: dict[str, str]) -> dict[str, Any]:
+        return doc(auth={"$id": next(issued)})
+
+    async def listing_while_alive(url: Any, **kwargs: Any) -> CallbackResult:
+        nonlocal refused_on_sid_1
+        form = dict(kwargs["data"])
+        forms.append(form)
+        if form["func"] == "auth":
+            return CallbackResult(payload=login(form))
+        lives[form["auth"]] -= 1
+        if lives[form["auth"]] >= 0:
+            return CallbackResult(payload=listing())
+        if form["auth"] == "sid-1":
+            # Hold the refusals until both calls have been refused on sid-1, so
+            # that one logs in and the other adopts its new session.
+            refused_on_sid_1 += 1
+            if refused_on_sid_1 == 2:
+                both_refused.set()
+            await both_refused.wait()
+        return CallbackResult(payload=EXPIRED)
+
+    mocked.post(URL, callback=listing_while_alive, repeat=True)
+    await asyncio.gather(login_client.snapshots.list(1), login_client.snapshots.list(2))
+    again = await asyncio.gather(login_client.snapshots.list(1), login_client.snapshots.list(2))
+    assert again == [[], []]
+    # sid-2, adopted by one call, died under it: that call logged in on its own.
+    assert [f.get("auth") for f in forms if f["func"] != "auth"] == [
+        "sid-1", "sid-1", "sid-1", "sid-1", "sid-2", "sid-2", "sid-3",
+    ]  # fmt: skip
+    assert [f["func"] for f in forms].count("auth") == 3

@@ -15,6 +15,9 @@ from ._transport import Transport
 
 logger = logging.getLogger("zomro_async")
 
+# Sessions one call may try in all, and logins of its own among them.
+_MAX_SESSIONS_PER_CALL = 5
+_MAX_OWN_LOGINS = 2
 SECRET_FIELDS = frozenset({"auth", "password", "authinfo", "key", "qrcode"})
 REDACTED = "***"
 
@@ -131,25 +134,32 @@ class ApiSession:
 
     async def _call_with_auth(self, func: str, fields: Mapping[str, str]) -> _document.Doc:
         session_id = await self._current_session()
-        try:
-            return await self._send(func, {**fields, "auth": session_id})
-        except AuthError:
-            if not self.can_login:
-                raise
-            # The session expired or was dropped: log in again once, repeat once.
-            session_id = await self._login(stale=session_id)
-            return await self._send(func, {**fields, "auth": session_id})
+        own_logins = 0
+        for _ in range(_MAX_SESSIONS_PER_CALL):
+            try:
+                return await self._send(func, {**fields, "auth": session_id})
+            except AuthError:
+                if not self.can_login or own_logins == _MAX_OWN_LOGINS:
+                    raise
+            # The session expired or was dropped: log in again and repeat. A
+            # session made by another caller, or even our own fresh one, may have
+            # been dropped meanwhile; a refusal that survives two logins of this
+            # call's own is final (no rights, or the account is locked).
+            session_id, own = await self._login(stale=session_id)
+            own_logins += own
+        raise AuthError("the API refused every session this call was given")
 
     async def _current_session(self) -> str:
         if self._session_id is not None:
             return self._session_id
-        return await self._login(stale=None)
+        return (await self._login(stale=None))[0]
 
-    async def _login(self, *, stale: str | None) -> str:
+    async def _login(self, *, stale: str | None) -> tuple[str, bool]:
+        """A live session id, and whether this call made it (False: adopted)."""
         finished_before = self._logins_finished
         async with self._login_lock:
             if self._session_id is not None and self._session_id != stale:
-                return self._session_id  # another caller logged in while we queued
+                return self._session_id, False  # another caller logged in while we queued
             if self._login_error is not None and self._logins_finished != finished_before:
                 # A login refused while we queued: share the refusal, so a bad
                 # password is posted once, not once per caller.
@@ -169,7 +179,7 @@ class ApiSession:
             self._login_error = None
             self._secrets.add(session_id)
             self._session_id = session_id
-            return session_id
+            return session_id, True
 
     async def _send(self, func: str, fields: Mapping[str, str]) -> _document.Doc:
         form = {"func": func, "out": "json", "lang": "en", **fields}
