@@ -124,7 +124,10 @@ def rows(doc: Doc) -> list[Row]:
             raise ResponseError("a row of `elem` is not an object", field="elem", value=item)
         row: Row = {}
         for key, node in item.items():
-            text = unwrap(node, key)
+            # Nearly every node is {"$": "text"}: take it directly, the rest the long way.
+            text = node.get("$") if type(node) is dict else None
+            if type(text) is not str:
+                text = unwrap(node, key)
             if text is not None:
                 row[key] = text
         result.append(row)

@@ -86,17 +86,30 @@ async def call_with_retries(
     The last real error is re-raised as it was; tenacity never shows through.
     """
     started = clock.monotonic()
+    try:
+        # Most calls succeed at once: they never pay for building a retry machine.
+        return await call()
+    except Exception as exc:
+        if not retryable(exc) or policy.attempts <= 1:
+            raise
+        first_wait = policy.wait_before(1, exc)
+        if first_wait > policy.give_up_after:
+            raise
+        if on_retry is not None:
+            on_retry(exc, first_wait)
+    await clock.sleep(first_wait)
 
+    # From here tenacity's attempt 1 is the call's attempt 2.
     def stop(state: tenacity.RetryCallState) -> bool:
         # tenacity computes the wait first, so no attempt starts past give_up_after.
         next_start = clock.monotonic() - started + state.upcoming_sleep
-        return state.attempt_number >= policy.attempts or next_start > policy.give_up_after
+        return state.attempt_number + 1 >= policy.attempts or next_start > policy.give_up_after
 
     def failure(state: tenacity.RetryCallState) -> BaseException | None:
         return state.outcome.exception() if state.outcome else None
 
     def wait(state: tenacity.RetryCallState) -> float:
-        return policy.wait_before(state.attempt_number, failure(state))
+        return policy.wait_before(state.attempt_number + 1, failure(state))
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = failure(state)

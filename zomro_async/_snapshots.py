@@ -196,7 +196,7 @@ class SnapshotsManager:
             more = await self._api.call("instances.snapshots", {**fields, "p_num": str(page)})
             found += _document.rows(more)
         unique_rows = {row.get("id"): row for row in found}  # a page past the end repeats
-        return [snapshot_from_row(row, instance_id).bind(self) for row in unique_rows.values()]
+        return [snapshot_from_row(row, instance_id, self) for row in unique_rows.values()]
 
     async def get(self, instance_id: int, snapshot_id: int) -> Snapshot:
         """One snapshot of an instance, as listed now.
