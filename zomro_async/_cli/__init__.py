@@ -13,15 +13,33 @@ from zomro_async import __version__
 
 from ._demo import demo
 from ._emulator_cmd import emulator
+from ._rotate_cmd import rotate
+from ._snapshots_cmd import snapshots
+
+EPILOG = """\b
+Credentials: ZOMRO_TOKEN, or ZOMRO_USERNAME and ZOMRO_PASSWORD; ZOMRO_API_URL.
+Flags (--token, --username, --api-url) override them; a password is never a
+flag: it comes from ZOMRO_PASSWORD or a prompt without echo. --emulator runs
+any command against an in-process emulator, with no account.
+
+\b
+Exit status: 0 all done; 1 some items failed; 2 usage error;
+3 authentication failed; 4 the API could not be reached; 130 interrupted."""
 
 
-@click.group(name="zomro-async", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    name="zomro-async",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EPILOG,
+)
 @click.version_option(__version__, prog_name="zomro-async")
 def main() -> None:
     """Snapshots of Zomro Cloud VPS instances, and an emulator of Zomro's API to try them on."""
 
 
 # A new command is a module exposing a click command, added here.
+main.add_command(snapshots)
+main.add_command(rotate)
 main.add_command(demo)
 main.add_command(emulator)
 

@@ -99,27 +99,31 @@ def _seconds(row: _Row) -> str:
     return "-" if row.seconds is None else f"{row.seconds:.1f}"
 
 
-async def _snapshot_one(client: z.ZomroClient, board: _Board, instance_id: int, name: str) -> None:
-    start = client.clock.monotonic()
-    try:
-        made = await client.snapshots.create(instance_id, name)
-        board.record(instance_id, made.status_text or "Saving", snapshot=made)
-        active = await made.wait_active(timeout=WAIT_TIMEOUT)
-        seconds = client.clock.monotonic() - start
-        board.record(instance_id, active.status_text or "Active", seconds=seconds)
-    except z.ZomroError as exc:
-        seen = exc.snapshot.status_text if isinstance(exc, z.SnapshotFailed) else ""
-        board.record(instance_id, seen or "Failed", error=str(exc))
+def _show(board: _Board, event: z.ProgressEvent, began: float) -> None:
+    """One event of the create job on the board: Saving once created, then the end."""
+    if event.kind is z.ProgressKind.CREATED and event.snapshot is not None:
+        board.record(
+            event.instance_id, event.snapshot.status_text or "Saving", snapshot=event.snapshot
+        )
+    elif event.kind is z.ProgressKind.ACTIVE and event.snapshot is not None:
+        seconds = event.at.timestamp() - began
+        board.record(event.instance_id, event.snapshot.status_text or "Active", seconds=seconds)
+    elif event.kind is z.ProgressKind.FAILED:
+        error = event.error
+        seen = error.snapshot.status_text if isinstance(error, z.SnapshotFailed) else ""
+        board.record(event.instance_id, seen or "Failed", snapshot=event.snapshot, error=str(error))
 
 
-async def _delete(snapshot: z.Snapshot) -> bool:
-    try:
-        await snapshot.delete()
-        await snapshot.wait_deleted()
-    except z.ZomroError as exc:
-        click.echo(f"could not delete snapshot {snapshot.id} of {snapshot.instance_id}: {exc}")
-        return False
-    return True
+async def _delete(client: z.ZomroClient, made: list[z.Snapshot]) -> int:
+    """Delete the demo's snapshots, awaiting each; how many are gone."""
+    results = await client.snapshots.delete_many(made, timeout=WAIT_TIMEOUT)
+    for result in results:
+        if not result.ok:
+            click.echo(
+                f"could not delete snapshot {result.snapshot_id} "
+                f"of {result.instance_id}: {result.error}"
+            )
+    return sum(result.ok for result in results)
 
 
 def _summary(rows: list[_Row]) -> Table:
@@ -147,18 +151,21 @@ async def run_demo(
         click.echo(f"emulator at {emu.url} on {clock_kind}: instances {ids[0]}..{ids[-1]}")
         async with emu.client(poll=POLL) as client:
             began = client.clock.monotonic()
-            stamp = datetime.fromtimestamp(client.clock.time()).strftime("%Y%m%d-%H%M%S")
+            started = client.clock.time()
+            stamp = datetime.fromtimestamp(started).strftime("%Y%m%d-%H%M%S")
+            job = client.snapshots.create_many(ids, f"demo-{stamp}", timeout=WAIT_TIMEOUT)
             board = _Board(ids, client.clock, console)
             with board:
-                jobs = (_snapshot_one(client, board, i, f"demo-{stamp}") for i in ids)
-                await asyncio.gather(*jobs)
+                async for event in job:
+                    _show(board, event, started)
+                await job
             rows = list(board.rows.values())
             console.print(_summary(rows))
             for row in rows:
                 if row.error:
                     click.echo(f"instance {row.instance_id} failed: {row.error}")
             made = [row.snapshot for row in rows if row.snapshot is not None]
-            deleted = sum(await asyncio.gather(*(_delete(s) for s in made)))
+            deleted = await _delete(client, made)
             click.echo(f"deleted {deleted} of the {len(made)} snapshots the demo made")
             elapsed = client.clock.monotonic() - began
         calls = ", ".join(f"{func} {n}" for func, n in sorted(emu.calls.items()))

@@ -1,0 +1,452 @@
+"""What every command shares: settings and credentials, the client, progress, output, exit codes.
+
+A command parses its arguments, then hands `run_command` an async body that
+takes a `Run` (the client, the progress tracker) and returns an `Outcome` (JSON
+rows, a table, one error or None per item). `run_command` owns the rest: the
+event loop, the output format, the exit status and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import functools
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import attrs
+import click
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+import zomro_async as z
+from zomro_async._client import DEFAULT_BASE_URL, check_base_url
+
+from . import _progress, _sandbox
+from ._progress import Key, ProgressView, Tracker
+
+EXIT_FAILED = 1
+EXIT_AUTH = 3
+EXIT_UNREACHABLE = 4
+EXIT_INTERRUPTED = 130
+JSON_VERSION = 1
+RETRIES_ENV = "ZOMRO_CLI_RETRIES"  # undocumented in --help: attempts per call (tests, scripts)
+
+Kind = z.ProgressKind
+T = TypeVar("T")
+Row = dict[str, Any]
+
+JSON_HELP = """\b
+--json prints one document on stdout (version 1; keys are only ever added),
+with any progress on stderr:
+  {"version": 1, "command": "snapshots create", "ok": true, "error": null,
+   "results": [{"instance_id": 5203773, "snapshot_id": 5204226,
+                "name": "nightly", "status": "active", "ok": true,
+                "error": null}],
+   "resume": []}
+"ok" is true when every result is. "error" is null or {"type": "<class name>",
+"message": "..."}: per result, that item's; at the top level, what stopped
+the command (AuthError, TransportError, KeyboardInterrupt). "status" is the
+snapshot's state in lower case, or null. "resume" lists the `snapshots wait`
+commands that finish an interrupted run.
+
+\b
+Exit status: 0 all done; 1 some items failed; 2 usage error; 3 authentication
+failed; 4 the API could not be reached; 130 interrupted."""
+
+INSTANCE_ID = click.IntRange(min=1)
+WAIT_OPTION = click.option("--wait", is_flag=True, help="Await the end state of each item.")
+
+
+def timeout_option(default: float) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0),
+        default=default,
+        show_default=True,
+        help="Seconds each wait may take.",
+    )
+
+
+# -- settings and credentials ----------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The options every command takes."""
+
+    token: str | None = None
+    username: str | None = None
+    api_url: str | None = None
+    emulator: bool = False
+    as_json: bool = False
+
+    def flags(self) -> list[str]:
+        """The connection flags to repeat in a printed command: never a secret."""
+        flags = ["--emulator"] if self.emulator else []
+        if self.api_url:
+            flags += ["--api-url", self.api_url]
+        if self.username:
+            flags += ["--username", self.username]
+        return flags
+
+
+_OPTIONS = (
+    click.option(
+        "--token",
+        metavar="TOKEN",
+        help="Session token [env ZOMRO_TOKEN]; a flag shows in `ps`, prefer the variable.",
+    ),
+    click.option(
+        "--username",
+        metavar="NAME",
+        help="Account to log in as [env ZOMRO_USERNAME]; the password comes from "
+        "ZOMRO_PASSWORD or a prompt, never from a flag.",
+    ),
+    click.option(
+        "--api-url", metavar="URL", help=f"The API [env ZOMRO_API_URL; {DEFAULT_BASE_URL}]."
+    ),
+    click.option(
+        "--emulator", is_flag=True, help="Run against an in-process emulator (see below)."
+    ),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON (see below), no tables."),
+    click.option(
+        "--password",
+        hidden=True,
+        expose_value=False,
+        is_eager=True,
+        callback=lambda ctx, param, value: _refuse_password(value),
+    ),
+)
+
+
+def _refuse_password(value: str | None) -> None:
+    if value is not None:
+        raise click.UsageError(
+            "a password is never a flag (it would show in `ps`): "
+            "set ZOMRO_PASSWORD, or give --username at a terminal to be asked"
+        )
+
+
+def common_options(func: Callable[..., None]) -> Callable[..., None]:
+    """Add the shared options to a command; it receives them as one `Settings`."""
+
+    @functools.wraps(func)
+    def command(
+        *,
+        token: str | None,
+        username: str | None,
+        api_url: str | None,
+        emulator: bool,
+        as_json: bool,
+        **arguments: Any,
+    ) -> None:
+        settings = Settings(
+            token=token, username=username, api_url=api_url, emulator=emulator, as_json=as_json
+        )
+        func(settings, **arguments)
+
+    for option in reversed(_OPTIONS):
+        command = option(command)
+    return command
+
+
+class AuthFailure(click.ClickException):
+    exit_code = EXIT_AUTH
+
+
+def stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def client_settings(settings: Settings, env: Mapping[str, str]) -> dict[str, Any]:
+    """`ZomroClient` (or `ZomroEmulator.client`) arguments: flags over the environment.
+
+    With `--emulator` only flags count (the emulator's own account otherwise),
+    so a real account in the environment never reaches it.
+    """
+    if settings.emulator and settings.api_url:
+        raise click.UsageError("--api-url and --emulator exclude each other")
+    found = {
+        "retry": z.RetryPolicy(attempts=_retries(env)),
+        **_credentials(settings, {} if settings.emulator else env, env),
+    }
+    if not settings.emulator:
+        url = settings.api_url or env.get("ZOMRO_API_URL") or DEFAULT_BASE_URL
+        try:
+            found["base_url"] = check_base_url(url)
+        except ValueError as exc:
+            hint = "--api-url" if settings.api_url else "ZOMRO_API_URL"
+            raise click.BadParameter(str(exc), param_hint=hint) from exc
+    return found
+
+
+def _credentials(
+    settings: Settings, env: Mapping[str, str], password_env: Mapping[str, str]
+) -> dict[str, str]:
+    if settings.token and settings.username:
+        raise click.UsageError("pass --token or --username, not both")
+    if settings.token:
+        return {"token": settings.token}
+    if settings.username:
+        password = _password(settings.username, password_env)
+        return {"username": settings.username, "password": password}
+    if settings.emulator:
+        return {}
+    if token := env.get("ZOMRO_TOKEN"):
+        return {"token": token}
+    if username := env.get("ZOMRO_USERNAME"):
+        return {"username": username, "password": _password(username, env)}
+    raise AuthFailure(
+        "no credentials: set ZOMRO_TOKEN, or ZOMRO_USERNAME and ZOMRO_PASSWORD "
+        "(or pass --token or --username); --emulator needs none"
+    )
+
+
+def _password(username: str, env: Mapping[str, str]) -> str:
+    if password := env.get("ZOMRO_PASSWORD"):
+        return password
+    if stdin_is_tty():
+        answer: str = click.prompt(f"Password for {username}", hide_input=True, err=True)
+        return answer
+    raise AuthFailure(
+        f"no password for {username}: set ZOMRO_PASSWORD "
+        "(stdin is not a terminal to ask for it; a password is never a flag)"
+    )
+
+
+def _retries(env: Mapping[str, str]) -> int:
+    raw = env.get(RETRIES_ENV) or str(z.RetryPolicy().attempts)
+    if not raw.isdigit() or int(raw) < 1:
+        raise click.UsageError(f"{RETRIES_ENV} must be a whole number of attempts, 1 or more")
+    return int(raw)
+
+
+@asynccontextmanager
+async def open_client(
+    settings: Settings, arguments: dict[str, Any]
+) -> AsyncIterator[z.ZomroClient]:
+    """A client of the API, or of a freshly seeded emulator with `--emulator`."""
+    if not settings.emulator:
+        async with z.ZomroClient(**arguments) as client:
+            yield client
+        return
+    async with _sandbox.seeded_emulator() as emulator, emulator.client(**arguments) as client:
+        yield client
+
+
+@attrs.frozen
+class Run:
+    """What a command's body works with."""
+
+    client: z.ZomroClient
+    settings: Settings
+    tracker: Tracker
+
+    def progress(self, keys: Sequence[Key], *, finish: Iterable[Kind], title: str) -> ProgressView:
+        return _progress.ProgressView(keys, finish=finish, title=title, err=self.settings.as_json)
+
+    def event(
+        self,
+        kind: Kind,
+        instance_id: int,
+        snapshot: z.Snapshot,
+        error: BaseException | None = None,
+    ) -> z.ProgressEvent:
+        """An event of work done outside a bulk job, stamped with the client's clock."""
+        at = datetime.datetime.fromtimestamp(self.client.clock.time(), datetime.UTC)
+        return z.ProgressEvent(
+            kind=kind, instance_id=instance_id, at=at, snapshot=snapshot, error=error
+        )
+
+
+def usage(build: Callable[[], T]) -> T:
+    """`build()`; the SDK's refusal of bad input before anything is sent is a usage error."""
+    try:
+        return build()
+    except (ValueError, TypeError) as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+# -- output ----------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """What a command found: JSON `rows`, a `table` for people, one error or None per item."""
+
+    rows: list[Row]
+    errors: list[BaseException | None]
+    table: Table
+    extra: dict[str, Any] = attrs.field(factory=dict)  # more top-level JSON keys
+    notes: list[str] = attrs.field(factory=list)  # lines printed under the table
+
+
+def error_json(error: BaseException | None) -> dict[str, str] | None:
+    return None if error is None else {"type": type(error).__name__, "message": str(error)}
+
+
+def snapshot_fields(snapshot: z.Snapshot | None, snapshot_id: int | None = None) -> Row:
+    """The `snapshot_id`, `name` and `status` keys of a JSON row."""
+    if snapshot is None:
+        return {"snapshot_id": snapshot_id, "name": None, "status": None}
+    # A stand-in made from ids alone has no name, and no known status.
+    status = None if snapshot.status is z.SnapshotStatus.UNKNOWN else snapshot.status.value
+    return {"snapshot_id": snapshot.id, "name": snapshot.name or None, "status": status}
+
+
+def result_row(instance_id: int, fields: Row, error: BaseException | None, **more: Any) -> Row:
+    return {
+        "instance_id": instance_id,
+        **fields,
+        **more,
+        "ok": error is None,
+        "error": error_json(error),
+    }
+
+
+def new_table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    for column in columns:
+        numeric = column in {"Instance", "Snapshot", "New snapshot"}
+        # Names fold rather than lose their end (the date and time) to an ellipsis.
+        table.add_column(
+            column, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold"
+        )
+    return table
+
+
+def status_text(status: str | None, ok: bool = True) -> Text:
+    if not ok:
+        return Text(status or "failed", style="red")
+    style = {"active": "green", "deleted": "green"}.get(status or "", "yellow")
+    return Text(status or "-", style=style)
+
+
+def exit_code(errors: Sequence[BaseException | None]) -> int:
+    """0 when every item is done; 3 or 4 when every item failed on authentication or
+    on reaching the API; 1 when some items failed otherwise.
+    """
+    failures = [e for e in errors if e is not None]
+    if not failures:
+        return 0
+    if len(failures) == len(errors):
+        if all(isinstance(e, z.AuthError) for e in failures):
+            return EXIT_AUTH
+        if all(isinstance(e, z.TransportError) for e in failures):
+            return EXIT_UNREACHABLE
+    return EXIT_FAILED
+
+
+def _document(command: str, rows: list[Row], error: BaseException | None, **extra: Any) -> str:
+    document = {
+        "version": JSON_VERSION,
+        "command": command,
+        "ok": error is None and all(row["ok"] for row in rows),
+        "error": error_json(error),
+        **extra,
+        "results": rows,
+    }
+    document.setdefault("resume", [])
+    return json.dumps(document, indent=2)
+
+
+def _fatal_message(error: BaseException, code: int) -> str:
+    what = "authentication failed" if code == EXIT_AUTH else "could not reach the API"
+    return f"error: {what}: {type(error).__name__}: {error}"
+
+
+def _report(settings: Settings, command: str, outcome: Outcome) -> int:
+    code = exit_code(outcome.errors)
+    fatal = next(e for e in outcome.errors if e is not None) if code > EXIT_FAILED else None
+    if settings.as_json:
+        click.echo(_document(command, outcome.rows, fatal, **outcome.extra))
+    elif fatal is None:
+        _progress.make_console().print(outcome.table)
+        for note in outcome.notes:
+            click.echo(note)
+    if fatal is not None:
+        click.echo(_fatal_message(fatal, code), err=True)
+        return code
+    for row in outcome.rows:
+        if not row["ok"]:
+            snapshot = f" snapshot {row['snapshot_id']}" if row.get("snapshot_id") else ""
+            error = row["error"]
+            click.echo(
+                f"error: instance {row['instance_id']}{snapshot}: "
+                f"{error['type']}: {error['message']}",
+                err=True,
+            )
+    unknown = {row["instance_id"] for row in outcome.rows} - set(_sandbox.INSTANCES)
+    if settings.emulator and unknown:
+        known = " ".join(map(str, _sandbox.INSTANCES))
+        click.echo(f"the emulator's instances are {known}", err=True)
+    return code
+
+
+def _report_fatal(settings: Settings, command: str, error: BaseException, code: int) -> int:
+    if settings.as_json:
+        click.echo(_document(command, [], error))
+    click.echo(_fatal_message(error, code), err=True)
+    return code
+
+
+def _report_interrupted(settings: Settings, command: str, tracker: Tracker) -> int:
+    resume = tracker.resume(settings.flags())
+    if settings.as_json:
+        interrupted = KeyboardInterrupt("interrupted: the job was cancelled")
+        rows = []
+        for key, event in tracker.last.items():  # `status`: the latest event's kind
+            fields = snapshot_fields(tracker.made.get(key) or event.snapshot)
+            rows.append(result_row(key[0], {**fields, "status": event.kind.value}, event.error))
+        click.echo(_document(command, rows, interrupted, resume=resume))
+        click.echo("interrupted: the job was cancelled", err=True)
+        return EXIT_INTERRUPTED
+    click.echo("interrupted: the job was cancelled")
+    if tracker.made:
+        click.echo("created before the interruption:")
+        for (instance_id, snapshot_id), snapshot in tracker.made.items():
+            state = tracker.last[instance_id, snapshot_id].kind.value
+            click.echo(f"  instance {instance_id} snapshot {snapshot_id} {snapshot.name} ({state})")
+    elif tracker.creates:
+        click.echo("no snapshot was created before the interruption")
+    if tracker.creates:
+        click.echo("a create sent just before the interruption may yet appear: see snapshots list")
+    if resume:
+        click.echo("to resume, run:")
+        for line in resume:
+            click.echo(f"  {line}")
+    return EXIT_INTERRUPTED
+
+
+Body = Callable[[Run], Awaitable[Outcome]]
+
+
+def run_command(settings: Settings, command: str, body: Body, *, creates: bool = False) -> None:
+    """Run a command's body and exit with its status: 0 done, 1 some items failed,
+    3 authentication failed, 4 the API could not be reached, 130 interrupted.
+    """
+    arguments = client_settings(settings, os.environ)
+    tracker = _progress.Tracker(creates=creates)
+
+    async def main() -> Outcome:
+        async with open_client(settings, arguments) as client:
+            return await body(Run(client, settings, tracker))
+
+    try:
+        outcome = asyncio.run(main())
+    except KeyboardInterrupt:
+        code = _report_interrupted(settings, command, tracker)
+    except z.AuthError as exc:
+        code = _report_fatal(settings, command, exc, EXIT_AUTH)
+    except z.TransportError as exc:
+        code = _report_fatal(settings, command, exc, EXIT_UNREACHABLE)
+    else:
+        code = _report(settings, command, outcome)
+    if code:
+        sys.exit(code)

@@ -1,0 +1,189 @@
+"""Progress of bulk work: live bars on a terminal, timestamped lines elsewhere, and
+the record of what a job touched, which Ctrl-C reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import os
+import shlex
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+import zomro_async as z
+
+Kind = z.ProgressKind
+T = TypeVar("T")
+
+
+def make_console(*, err: bool = False) -> Console:
+    """A console on stdout (or stderr); wide when not a terminal, so logs do not wrap."""
+    stream = sys.stderr if err else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(file=stream, highlight=False, width=160 if wide else None)
+
+
+def stamp(at: datetime.datetime) -> str:
+    return at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Key = tuple[int, int | None]
+
+
+class Tracker:
+    """Every snapshot a job touched, as `on_progress` saw it: what Ctrl-C reports."""
+
+    def __init__(self, *, creates: bool = False) -> None:
+        self.creates = creates
+        self.made: dict[tuple[int, int], z.Snapshot] = {}  # from CREATED events
+        self.last: dict[tuple[int, int], z.ProgressEvent] = {}  # each snapshot's latest event
+        self.goals: dict[tuple[int, int], Kind] = {}  # still awaited: ACTIVE or DELETED
+
+    def expect(self, instance_id: int, snapshot_id: int, goal: Kind) -> None:
+        self.goals[instance_id, snapshot_id] = goal
+
+    def record(self, event: z.ProgressEvent) -> None:
+        if event.snapshot is None:
+            return
+        key = (event.instance_id, event.snapshot.id)
+        self.last[key] = event
+        if event.kind is Kind.CREATED:
+            self.made[key] = event.snapshot
+            self.goals[key] = Kind.ACTIVE
+        elif event.kind is Kind.DELETING:
+            self.goals[key] = Kind.DELETED
+        elif event.kind in {Kind.ACTIVE, Kind.DELETED, Kind.FAILED}:
+            self.goals.pop(key, None)
+
+    def resume(self, flags: Sequence[str]) -> list[str]:
+        """The `snapshots wait` commands (with `flags`) that finish what is still awaited."""
+        commands = []
+        for goal, flag in ((Kind.ACTIVE, []), (Kind.DELETED, ["--deleted"])):
+            by_instance: dict[int, list[str]] = {}
+            for (instance_id, snapshot_id), wanted in self.goals.items():
+                if wanted is goal:
+                    by_instance.setdefault(instance_id, []).append(str(snapshot_id))
+            for instance_id, ids in by_instance.items():
+                words = ["zomro-async", "snapshots", "wait", *flag, *flags]
+                commands.append(shlex.join([*words, str(instance_id), *ids]))
+        return commands
+
+
+class ProgressView:
+    """A job's progress: live bars on a terminal; else one timestamped line per change
+    (`2026-11-28T18:00:00Z instance 5203773 snapshot 5204214 active`), no control codes.
+
+    `keys` are the items: `(instance_id, None)` when an instance is one item,
+    `(instance_id, snapshot_id)` otherwise. An item is done at a `finish` kind
+    or FAILED, or at `close()`.
+    """
+
+    def __init__(
+        self, keys: Sequence[Key], *, finish: Iterable[Kind], title: str, err: bool
+    ) -> None:
+        self._finish = frozenset(finish) | {Kind.FAILED}
+        self._err = err
+        self._keys = frozenset(keys)
+        self._printed: dict[Key, tuple[int | None, Kind]] = {}
+        self._done: set[Key] = set()
+        self._tasks: dict[Key, TaskID] = {}
+        console = make_console(err=err)
+        self._bars: Progress | None = None
+        if console.is_terminal:
+            self._bars = Progress(
+                SpinnerColumn(finished_text="[green]✓"),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+            self._overall = self._bars.add_task(title, total=len(keys))
+            for key in keys:
+                self._tasks[key] = self._bars.add_task(_label(key, "waiting"), total=1)
+
+    def __enter__(self) -> ProgressView:
+        if self._bars is not None:
+            self._bars.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+
+    def show(self, event: z.ProgressEvent) -> None:
+        key: Key = (event.instance_id, None)
+        if key not in self._keys:
+            key = (event.instance_id, event.snapshot_id)
+        if self._bars is None:
+            self._line(key, event)
+        elif key in self._tasks:
+            label = _label((event.instance_id, event.snapshot_id), event.kind.value)
+            self._bars.update(self._tasks[key], description=label)
+        if event.kind in self._finish:
+            self._complete(key)
+
+    def close(self) -> None:
+        for key in list(self._tasks):
+            self._complete(key)
+
+    def _line(self, key: Key, event: z.ProgressEvent) -> None:
+        if self._printed.get(key) == (event.snapshot_id, event.kind):
+            return  # one line per change, not one per poll
+        self._printed[key] = (event.snapshot_id, event.kind)
+        label = _label((event.instance_id, event.snapshot_id), event.kind.value)
+        line = f"{stamp(event.at)} {label}"
+        if event.error is not None:
+            line += f": {type(event.error).__name__}: {event.error}"
+        click.echo(line, err=self._err)
+
+    def _complete(self, key: Key) -> None:
+        if key in self._done:
+            return
+        self._done.add(key)
+        if self._bars is not None and key in self._tasks:
+            self._bars.update(self._tasks[key], completed=1)
+            self._bars.advance(self._overall)
+
+
+def _label(key: Key, state: str) -> str:
+    instance_id, snapshot_id = key
+    snapshot = "" if snapshot_id is None else f" snapshot {snapshot_id}"
+    return f"instance {instance_id}{snapshot} {state}"
+
+
+async def follow(job: z.BulkJob[T], view: ProgressView) -> list[T]:
+    """Run `job`, showing its events as they come; its results in input order.
+
+    Cancelled (Ctrl-C) or broken, it cancels the job and lets every item wind
+    down before the client and the emulator close under them.
+    """
+    with view:
+        try:
+            async for event in job:
+                view.show(event)
+        except BaseException:
+            job.cancel()
+            # A second Ctrl-C may have ended the job with KeyboardInterrupt: it is
+            # being handled already.
+            with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+                await job
+            raise
+        results = await job
+        view.close()
+    return results

@@ -1,0 +1,63 @@
+"""The in-process emulator behind `--emulator`: sample instances on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import time
+from collections.abc import AsyncIterator
+
+from zomro_async.testing import VirtualClock, ZomroEmulator
+
+SAMPLE_INSTANCES = (5_203_773, 5_203_774, 5_203_775)
+# Every snapshot created on this one ends Killed: try a failure (exit status 1) on it.
+DOOMED_INSTANCE = 5_203_776
+INSTANCES = (*SAMPLE_INSTANCES, DOOMED_INSTANCE)
+SEED_DAYS = 3
+_DAY = 86_400.0
+_SETTLE_TURNS = 5
+
+_IDS = " ".join(map(str, SAMPLE_INSTANCES))
+_PAD = " " * (len(_IDS) + 4)
+SANDBOX_HELP = f"""\b
+--emulator runs the command against an in-process emulator of the API on a
+virtual clock (waits finish at once; nothing persists between runs):
+  {_IDS}  a manual snapshot (seed-1) and three nightly
+{_PAD}ones (auto-<date>-020000) each; the oldest
+{_PAD}auto- one of {SAMPLE_INSTANCES[-1]} is protected
+  {DOOMED_INSTANCE:<{len(_IDS)}}  seed-1 only; every new snapshot ends Killed"""
+
+
+@contextlib.asynccontextmanager
+async def seeded_emulator() -> AsyncIterator[ZomroEmulator]:
+    """A running emulator seeded with `INSTANCES`, its call counters zeroed.
+
+    The clock starts `SEED_DAYS` days ago and moves a day per nightly round of
+    seeding, so the seeded snapshots carry past dates and the clock ends near now.
+    """
+    clock = VirtualClock(start=time.time() - SEED_DAYS * _DAY)
+    async with ZomroEmulator(clock=clock) as emulator:
+        try:
+            await _seed(emulator, clock)
+            yield emulator
+        finally:
+            # A connection accepted just before the server closes (a request cut
+            # short by Ctrl-C) must be set up first, or asyncio leaks its socket.
+            for _ in range(_SETTLE_TURNS):
+                await asyncio.sleep(0)
+
+
+async def _seed(emulator: ZomroEmulator, clock: VirtualClock) -> None:
+    for instance_id in INSTANCES:
+        emulator.add_instance(instance_id, 1, kill=instance_id == DOOMED_INSTANCE)
+    oldest: dict[int, int] = {}
+    async with emulator.client() as client:
+        for _ in range(SEED_DAYS):
+            day = datetime.datetime.fromtimestamp(clock.time(), datetime.UTC)
+            for instance_id in SAMPLE_INSTANCES:
+                made = await client.snapshots.create(instance_id, f"auto-{day:%Y-%m-%d}-020000")
+                oldest.setdefault(instance_id, made.id)
+            clock.advance(_DAY)  # every snapshot made is Active by the next night
+    emulator.set_protected(SAMPLE_INSTANCES[-1], oldest[SAMPLE_INSTANCES[-1]])
+    emulator.calls.clear()
