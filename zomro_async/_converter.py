@@ -95,6 +95,8 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
             created=override(rename="createdate"),
             status=override(rename="fleio_status"),
             _client=override(omit=True),
+            # Built by snapshot_from_row from text rows: no need to walk it again.
+            extra=override(struct_hook=lambda value, _: dict(value)),
         ),
     )
     return converter
