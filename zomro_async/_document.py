@@ -84,7 +84,7 @@ def unwrap(node: object, field: str = "") -> str | None:
         return node
     if isinstance(node, bool):
         raise ResponseError(f"field {field!r} holds a boolean, not text", field=field, value=node)
-    if isinstance(node, int | float):
+    if isinstance(node, (int, float)):
         return str(node)
     if isinstance(node, list):
         for item in node:
@@ -96,7 +96,7 @@ def unwrap(node: object, field: str = "") -> str | None:
         if "$" not in node:
             return None
         value = node["$"]
-        if isinstance(value, dict | list):
+        if isinstance(value, (dict, list)):
             raise ResponseError(f"field {field!r} has a nested value", field=field, value=value)
         return unwrap(value, field)
     raise ResponseError(f"field {field!r} has an unexpected value", field=field, value=node)

@@ -48,7 +48,7 @@ class RetryPolicy:
         backoff = min(self.max_wait, self.initial_wait * 2 ** (attempt - 1))
         wait = backoff + random.uniform(0, self.jitter)
         retry_after = getattr(error, "retry_after", None)
-        if isinstance(retry_after, int | float) and retry_after > wait:
+        if isinstance(retry_after, (int, float)) and retry_after > wait:
             # Honour the server's longer wait up to the cap, never wait less than backoff.
             wait = max(wait, min(float(retry_after), self.max_retry_after))
         return float(wait)

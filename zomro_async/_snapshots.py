@@ -73,7 +73,7 @@ def check_name(value: object) -> str:
 
 def check_timeout(value: object) -> float:
     """`value` as seconds to wait: a finite number, zero or more."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"timeout must be a number of seconds, not {type(value).__name__}")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"timeout must be a finite number of seconds >= 0, got {value}")
