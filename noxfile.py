@@ -35,3 +35,19 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     session.install("-c", TEST_CONSTRAINTS, "-e", ".[cli,test]", "mypy")
     session.run("mypy", "--strict", "zomro_async")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks of docs/performance.md; a missed goal is reported, not a failure."""
+    session.install("-e", ".", "psutil")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: mkdocs build --strict (any warning fails)."""
+    # ruff only formats the reference's signatures.
+    session.install("-e", ".", "mkdocs", "mkdocs-material", "mkdocstrings[python]", "ruff")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"  # Material's banner about MkDocs 2.0
+    session.run("mkdocs", "build", "--strict", *session.posargs)
