@@ -207,13 +207,14 @@ class ApiSession:
             outcome = type(exc).__name__
             raise
         finally:
-            logger.debug(
-                "%s -> %s in %.3fs %s",
-                func,
-                outcome,
-                time.perf_counter() - started,
-                redact_fields(form),
-            )
+            if logger.isEnabledFor(logging.DEBUG):  # spare the redacted copy otherwise
+                logger.debug(
+                    "%s -> %s in %.3fs %s",
+                    func,
+                    outcome,
+                    time.perf_counter() - started,
+                    redact_fields(form),
+                )
 
 
 def _describe(error: ZomroError) -> str:
