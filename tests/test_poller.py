@@ -223,7 +223,7 @@ async def test_close_fails_every_waiter_with_a_zomro_error(
     fake.add(1, 100, ready_at=1000.0)
     task = asyncio.create_task(active(poller, 1, 100))
     await clock.sleep(1.0)
-    poller.close()
+    await poller.close()
     with pytest.raises(z.ZomroError, match="closed"):
         await task
     assert poller.watched_instances == 0

@@ -103,7 +103,14 @@ class BulkJob(Generic[R]):
     def _start(self) -> asyncio.Task[list[R]]:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+            # A task cancelled before its first step never runs its body: end the
+            # event streams from here, however the task ends.
+            self._task.add_done_callback(self._end_streams)
         return self._task
+
+    def _end_streams(self, _: object) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(_END)
 
     def __await__(self) -> Generator[Any, None, list[R]]:
         return self._start().__await__()
@@ -153,11 +160,7 @@ class BulkJob(Generic[R]):
                 logger.exception("on_progress callback failed on %s", event.kind.value)
 
     async def _run(self) -> list[R]:
-        try:
-            return list(await asyncio.gather(*(self._one(item) for item in self._items)))
-        finally:
-            for queue in self._subscribers:
-                queue.put_nowait(_END)
+        return list(await asyncio.gather(*(self._one(item) for item in self._items)))
 
     async def _one(self, item: Callable[[Emit], Awaitable[R]]) -> R:
         async with self._limit if self._limit is not None else contextlib.nullcontext():
@@ -350,14 +353,22 @@ def rotation_victims(
     """Which snapshots a rotation deletes so that `keep` remain, the new one included.
 
     Only unprotected snapshots whose names start with `prefix` take part; the
-    oldest go first, failed ones before good ones.
+    oldest go first, failed ones before good ones. One already being deleted
+    is no longer kept, so it does not count; one still being taken counts but
+    is never chosen (it may be another run's new snapshot).
     """
     rotating = [
-        s for s in snapshots if s.name.startswith(prefix) and not s.protected and s.id != new_id
+        s
+        for s in snapshots
+        if s.name.startswith(prefix)
+        and not s.protected
+        and s.id != new_id
+        and not s.status.being_deleted
     ]
     rotating.sort(key=lambda s: (not s.status.failed, s.created or datetime.date.min, s.id))
     excess = len(rotating) + 1 - keep
-    return rotating[: max(0, excess)]
+    deletable = [s for s in rotating if not s.status.in_progress]
+    return deletable[: max(0, excess)]
 
 
 def rotate_job(

@@ -184,7 +184,7 @@ class ZomroClient:
         Waits still pending fail with `ZomroError`. The client may be used again
         afterwards: it opens a new session on the next call.
         """
-        self.snapshots.poller.close()
+        await self.snapshots.poller.close()
         await self._transport.aclose()
 
 

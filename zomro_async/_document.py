@@ -134,14 +134,23 @@ def rows(doc: Doc) -> list[Row]:
     return result
 
 
+def _count(doc: Doc, field: str) -> int | None:
+    try:
+        text = (unwrap(doc.get(field), field) or "").strip()
+    except ResponseError:
+        return None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else None
+
+
+def listed_total(doc: Doc) -> int | None:
+    """How many rows a paged list answer says there are in all (`p_elems`)."""
+    return _count(doc, "p_elems")
+
+
 def page_count(doc: Doc) -> int:
     """How many pages a paged list answer has (`p_elems` over `p_cnt`); 1 if not paged."""
-    try:
-        total = int(unwrap(doc.get("p_elems"), "p_elems") or 0)
-        size = int(unwrap(doc.get("p_cnt"), "p_cnt") or 0)
-    except (ResponseError, ValueError):
-        return 1
-    if total <= 0 or size <= 0:
+    total, size = _count(doc, "p_elems"), _count(doc, "p_cnt")
+    if not total or not size:
         return 1
     return min(-(-total // size), _MAX_PAGES)
 
@@ -218,7 +227,7 @@ def created_id(doc: Doc) -> int | None:
     except ResponseError:
         return None
     text = (text or "").strip()
-    if not (text.isascii() and text.isdigit()):
-        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None  # also spares int() a huge digit string
     value = int(text)
     return value if value > 0 else None

@@ -51,8 +51,16 @@ class SnapshotStatus(enum.Enum):
         """True while the snapshot is still being taken."""
         return self in _IN_PROGRESS
 
+    @property
+    def being_deleted(self) -> bool:
+        """True once a delete has taken hold (Deleting, pending delete, Deleted)."""
+        return self in _BEING_DELETED
+
 
 _FAILED = frozenset({SnapshotStatus.KILLED, SnapshotStatus.ERROR})
+_BEING_DELETED = frozenset(
+    {SnapshotStatus.DELETING, SnapshotStatus.PENDING_DELETE, SnapshotStatus.DELETED}
+)
 _IN_PROGRESS = frozenset(
     {
         SnapshotStatus.QUEUED,

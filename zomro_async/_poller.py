@@ -197,15 +197,20 @@ class Poller:
             if self._watches.get(instance_id) is watch:
                 del self._watches[instance_id]
 
-    def close(self) -> None:
-        """Stop every loop; waiters still waiting fail with a `ZomroError`."""
+    async def close(self) -> None:
+        """Stop every loop and wait for it to end; waiters still waiting fail
+        with a `ZomroError`.
+        """
+        loops = []
         for watch in list(self._watches.values()):
             if watch.task is not None:
                 watch.task.cancel()
+                loops.append(watch.task)
             for waiter in watch.waiters:
                 if not waiter.future.done():
                     waiter.future.set_exception(ZomroError("the client was closed"))
         self._watches.clear()
+        await asyncio.gather(*loops, return_exceptions=True)
 
     async def _run(self, instance_id: int, watch: _Watch) -> None:
         loop = asyncio.get_running_loop()

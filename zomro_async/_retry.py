@@ -93,7 +93,7 @@ async def call_with_retries(
         if not retryable(exc) or policy.attempts <= 1:
             raise
         first_wait = policy.wait_before(1, exc)
-        if first_wait > policy.give_up_after:
+        if clock.monotonic() - started + first_wait > policy.give_up_after:
             raise
         if on_retry is not None:
             on_retry(exc, first_wait)

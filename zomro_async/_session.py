@@ -167,6 +167,7 @@ class ApiSession:
             if not self.can_login:
                 raise AuthError("no session and no username and password to log in with")
             fields = {"username": self.username or "", "password": self._password or ""}
+            self._login_error = None  # this attempt's own outcome decides from here
             try:
                 # No retries of its own: the call that needed the login retries both.
                 doc = await self._send("auth", fields)
@@ -193,10 +194,15 @@ class ApiSession:
             try:
                 doc = _document.parse_body(answer.status, answer.body, answer.retry_after)
             except TransportError as exc:
-                # Scrub the whole body before cutting the excerpt: a secret cut in
-                # two by the excerpt would no longer be recognised.
-                body = answer.body.decode("utf-8", "replace")
-                exc.body_excerpt = _document.excerpt(_scrub_text(body, self._secrets))
+                if func == "auth":
+                    # A broken login answer may hold the new session id, which is no
+                    # known secret yet: show none of it.
+                    exc.body_excerpt = "(a login answer is not shown)"
+                else:
+                    # Scrub the whole body before cutting the excerpt: a secret cut
+                    # in two by the excerpt would no longer be recognised.
+                    body = answer.body.decode("utf-8", "replace")
+                    exc.body_excerpt = _document.excerpt(_scrub_text(body, self._secrets))
                 raise
             return _document.raise_for_error(doc, func)
         except ZomroError as exc:

@@ -40,8 +40,8 @@ from ._session import ApiSession
 
 MAX_NAME_LENGTH = 255
 _MAX_ID = 2**63 - 1
-# States an awaited snapshot never leaves to become Active.
-_GONE = frozenset({SnapshotStatus.DELETING, SnapshotStatus.PENDING_DELETE, SnapshotStatus.DELETED})
+# Listing a paged instance again when its pages disagreed (rows moved meanwhile).
+_MAX_RELISTS = 3
 
 
 def check_id(value: object, what: str) -> int:
@@ -101,7 +101,7 @@ def _judge_active(
         )
     if current.status is SnapshotStatus.ACTIVE:
         return True, current
-    if current.status.failed or current.status in _GONE:
+    if current.status.failed or current.status.being_deleted:
         raise SnapshotFailed(
             f"snapshot {current.id} of instance {current.instance_id} is "
             f"{current.status_text or current.status.value}",
@@ -186,17 +186,30 @@ class SnapshotsManager:
             TypeError, ValueError: `instance_id` is not a positive int (nothing is sent).
         """
         instance_id = check_id(instance_id, "instance_id")
-        fields = {"elid": str(instance_id)}
-        doc = await self._api.call("instances.snapshots", fields)
-        found = _document.rows(doc)
+        rows = await self._listed_rows(instance_id)
+        return [snapshot_from_row(row, instance_id, self) for row in rows]
+
+    async def _listed_rows(self, instance_id: int) -> builtins.list[_document.Row]:
         # The server may page the listing at a size it remembers for the user;
         # follow the pages rather than send p_cnt, which would change that setting.
-        pages = _document.page_count(doc)
-        for page in range(2, pages + 1):
-            more = await self._api.call("instances.snapshots", {**fields, "p_num": str(page)})
-            found += _document.rows(more)
-        unique_rows = {row.get("id"): row for row in found}  # a page past the end repeats
-        return [snapshot_from_row(row, instance_id, self) for row in unique_rows.values()]
+        fields = {"elid": str(instance_id)}
+        seen: dict[str | None, _document.Row] = {}
+        for _ in range(_MAX_RELISTS):
+            doc = await self._api.call("instances.snapshots", fields)
+            total = _document.listed_total(doc)
+            rows = {row.get("id"): row for row in _document.rows(doc)}
+            pages = _document.page_count(doc)
+            steady = True
+            for page in range(2, pages + 1):
+                more = await self._api.call("instances.snapshots", {**fields, "p_num": str(page)})
+                steady &= _document.listed_total(more) == total
+                rows.update((row.get("id"), row) for row in _document.rows(more))
+            if pages == 1 or (steady and len(rows) == total):
+                return list(rows.values())
+            # Rows moved between pages (a delete finished meanwhile): list again,
+            # keeping what was seen, so that a row that moved is never taken as gone.
+            seen = {**seen, **rows}
+        return list(seen.values())
 
     async def get(self, instance_id: int, snapshot_id: int) -> Snapshot:
         """One snapshot of an instance, as listed now.
@@ -296,9 +309,20 @@ class SnapshotsManager:
                 continue
             except TransportError as exc:
                 # The request may have reached the server: look before trying again.
-                made = await self._look_for(instance_id, name, before, _grace_for(exc, self._grace))
+                made, checked = await self._look_for(
+                    instance_id, name, before, _grace_for(exc, self._grace)
+                )
                 if made is not None:
                     return made
+                if not checked:
+                    # Sending again unseen could duplicate: say the outcome is unknown.
+                    raise TransportError(
+                        f"could not tell whether the snapshot {name!r} of instance "
+                        f"{instance_id} was made: the API stopped answering; list the "
+                        "instance before creating it again",
+                        status=exc.status,
+                        body_excerpt=exc.body_excerpt,
+                    ) from exc
                 failures += 1
                 if not is_retryable(exc) or failures >= self._retry.attempts:
                     raise
@@ -308,16 +332,31 @@ class SnapshotsManager:
 
     async def _look_for(
         self, instance_id: int, name: str, before: set[int], grace: float
-    ) -> Snapshot | None:
+    ) -> tuple[Snapshot | None, bool]:
+        """The snapshot the lost create made, if any, and whether the instance
+        could be listed at all to tell.
+        """
         # A server still holding an abandoned request may create the snapshot late:
         # watch the listing for `grace` seconds before a re-send could duplicate it.
         deadline = self._clock.monotonic() + grace
         step = 0
+        checked = False
         while True:
-            made = self._new_snapshot(await self.list(instance_id), name, before, None)
+            try:
+                made = self._new_snapshot(await self.list(instance_id), name, before, None)
+                checked = True
+            except TransportError:
+                made = None  # not seen yet; a listing that failed proves nothing
             remaining = deadline - self._clock.monotonic()
-            if made is not None or remaining <= 0:
-                return made
+            if made is not None or (remaining <= 0 and checked):
+                return made, checked
+            if remaining <= 0:
+                try:  # one last look past the grace: never give up unseen if avoidable
+                    return self._new_snapshot(
+                        await self.list(instance_id), name, before, None
+                    ), True
+                except TransportError:
+                    return None, False
             await self._clock.sleep(min(self._poll.delay(step), remaining))
             step += 1
 
@@ -341,11 +380,11 @@ class SnapshotsManager:
     def _new_snapshot(
         snapshots: builtins.list[Snapshot], name: str, before: set[int], created_id: int | None
     ) -> Snapshot | None:
-        fresh = [s for s in snapshots if s.id not in before]
-        if created_id is not None:
-            fresh = [s for s in fresh if s.id == created_id]
-        named = [s for s in fresh if s.name == name]
-        return max(named, key=lambda s: s.id) if named else None
+        fresh = [s for s in snapshots if s.id not in before and s.name == name]
+        # doc.id is undocumented: trust it to pick among candidates, not to exclude.
+        by_id = [s for s in fresh if s.id == created_id]
+        candidates = by_id or fresh
+        return max(candidates, key=lambda s: s.id) if candidates else None
 
     async def delete(self, instance_id: int, snapshot_id: int) -> None:
         """Ask the API to delete a snapshot (`image.delete`).

@@ -1,0 +1,18 @@
+"""rotate(keep=N) must keep N usable snapshots: one already being deleted is not one of them."""
+
+from zomro_async.testing import VirtualClock, ZomroEmulator
+
+
+async def test_rotation_does_not_count_a_snapshot_being_deleted_as_kept():
+    clock = VirtualClock()
+    async with ZomroEmulator(clock=clock, delete_linger=5000.0) as emu:
+        emu.add_instance(1, snapshots=2)  # seed-1, seed-2, both Active
+        async with emu.client() as client:
+            seed1, seed2 = await client.snapshots.list(1)
+            await seed2.delete()  # an earlier clean-up: seed-2 now lingers as Deleting
+            [result] = await client.snapshots.rotate([1], keep=2, prefix="seed-", timeout=6000)
+            assert result.ok, result.error
+            # keep=2: the new snapshot and seed-1 should remain; seed-2 was going anyway.
+            assert seed1.id not in [s.id for s in result.deleted], (
+                "rotation deleted seed-1 because it counted the already-deleting seed-2 as kept"
+            )
