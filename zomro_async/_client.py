@@ -6,10 +6,8 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from ._clock import Clock, SystemClock
 from ._poller import PollPolicy
@@ -17,6 +15,9 @@ from ._retry import RetryPolicy
 from ._session import ApiSession
 from ._snapshots import SnapshotsManager, check_timeout
 from ._transport import Transport
+
+if TYPE_CHECKING:
+    import aiohttp  # the caller's session type only: _transport alone uses aiohttp
 
 DEFAULT_BASE_URL = "https://api.zomro.com/"
 _LOOPBACK_NAMES = frozenset({"localhost"})
