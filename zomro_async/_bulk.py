@@ -258,13 +258,14 @@ class _Step:
             self(ProgressKind.ACTIVE, snapshot)
         return snapshot
 
-    def failure(self, error: BaseException, snapshot_id: int | None = None) -> BulkResult:
+    def failure(self, error: BaseException) -> BulkResult:
         snapshot = _failed_snapshot(error, self.last)
         self(ProgressKind.FAILED, snapshot, error)
-        if snapshot is not None:
-            snapshot_id = snapshot.id
         return BulkResult(
-            instance_id=self.instance_id, snapshot=snapshot, error=error, snapshot_id=snapshot_id
+            instance_id=self.instance_id,
+            snapshot=snapshot,
+            error=error,
+            snapshot_id=snapshot.id if snapshot is not None else self.snapshot_id,
         )
 
 
@@ -317,7 +318,7 @@ def delete_job(
                     await manager.wait_deleted(instance_id, snapshot_id, timeout=timeout)
                     step(ProgressKind.DELETED, known)
             except Exception as exc:  # one item's failure never costs the others
-                return step.failure(exc, snapshot_id)
+                return step.failure(exc)
             return BulkResult(instance_id=instance_id, snapshot=known, snapshot_id=snapshot_id)
 
         return run

@@ -298,7 +298,7 @@ class SnapshotsManager:
             except ConflictError:
                 # The operation in the way may be our own earlier request that the
                 # server held and ran late: if so, that snapshot is the result.
-                made = self._new_snapshot(await self.list(instance_id), name, before, None)
+                made = await self._made_since(instance_id, name, before)
                 if made is not None:
                     return made
                 remaining = conflict_deadline - self._clock.monotonic()
@@ -340,23 +340,19 @@ class SnapshotsManager:
         # watch the listing for `grace` seconds before a re-send could duplicate it.
         deadline = self._clock.monotonic() + grace
         step = 0
-        checked = False
+        checked = last_look = False
         while True:
             try:
-                made = self._new_snapshot(await self.list(instance_id), name, before, None)
+                made = await self._made_since(instance_id, name, before)
                 checked = True
             except TransportError:
                 made = None  # not seen yet; a listing that failed proves nothing
             remaining = deadline - self._clock.monotonic()
-            if made is not None or (remaining <= 0 and checked):
+            if made is not None or (remaining <= 0 and checked) or last_look:
                 return made, checked
             if remaining <= 0:
-                try:  # one last look past the grace: never give up unseen if avoidable
-                    return self._new_snapshot(
-                        await self.list(instance_id), name, before, None
-                    ), True
-                except TransportError:
-                    return None, False
+                last_look = True  # one more look past the grace: never give up unseen
+                continue
             await self._clock.sleep(min(self._poll.delay(step), remaining))
             step += 1
 
@@ -365,7 +361,7 @@ class SnapshotsManager:
     ) -> Snapshot:
         # The answer to a create is undocumented: the listing is the proof.
         for step in range(self._retry.attempts):
-            made = self._new_snapshot(await self.list(instance_id), name, before, created_id)
+            made = await self._made_since(instance_id, name, before, created_id)
             if made is not None:
                 return made
             await self._clock.sleep(self._poll.delay(step))
@@ -376,10 +372,11 @@ class SnapshotsManager:
             value=None,
         )
 
-    @staticmethod
-    def _new_snapshot(
-        snapshots: builtins.list[Snapshot], name: str, before: set[int], created_id: int | None
+    async def _made_since(
+        self, instance_id: int, name: str, before: set[int], created_id: int | None = None
     ) -> Snapshot | None:
+        """The snapshot named `name` that the instance lists now and did not before."""
+        snapshots = await self.list(instance_id)
         fresh = [s for s in snapshots if s.id not in before and s.name == name]
         # doc.id is undocumented: trust it to pick among candidates, not to exclude.
         by_id = [s for s in fresh if s.id == created_id]
