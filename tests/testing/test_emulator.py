@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import json
 import logging
+import math
 import re
+import socket
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -512,3 +518,447 @@ async def test_a_remembered_page_size_pages_lists_nobody_asked_to_page() -> None
     assert [row["name"]["$"] for row in doc["elem"]] == ["seed-1", "seed-2"]
     assert (doc["p_elems"]["$"], doc["p_cnt"]["$"], doc["p_num"]["$"]) == ("3", "2", "1")
     assert [row["name"]["$"] for row in second["elem"]] == ["seed-3"]
+
+
+# -- scripted faults: lost answers, failed logins, outages, holds ----------------
+
+DELETE = "image.delete"
+WHOAMI = {"func": "whoami", "out": "json"}
+DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+
+
+async def soon(predicate: Callable[[], bool]) -> None:
+    """Let loopback I/O run (in real time) until `predicate` holds."""
+    for _ in range(2000):
+        if predicate():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("timed out waiting on loopback I/O")
+
+
+async def settle() -> None:
+    """Enough real time for a loopback answer, had one been sent."""
+    await asyncio.sleep(0.02)
+
+
+def raw_delete(emu: ZomroEmulator, sid: str, plid: int = VM) -> dict[str, str]:
+    fields = {"plid": str(plid), "elid": sid, "elname": sid, "sok": "ok"}
+    return {"func": DELETE, "auth": emu.token, "out": "json"} | fields
+
+
+@pytest.mark.parametrize(("kind", "status"), [("html502", 502), ("html504", 504), ("reset", None)])
+async def test_a_lost_delete_answer_was_deleted_all_the_same(kind: str, status: int | None) -> None:
+    async with running() as (emu, api, clock):
+        emu.add_instance(3, 1)
+        sid = emu.snapshots_of(3)[0]["id"]
+        emu.lose_answers(DELETE, kind=kind)
+        if status is None:
+            with pytest.raises(DROPPED):
+                await api.post(raw_delete(emu, sid, 3))
+        else:
+            got = await api.post(raw_delete(emu, sid, 3))
+            assert got[:2] == (status, "text/html")
+            assert f"<h1>{status} " in got[2]
+            assert "<center>nginx</center>" in got[2]
+        assert [r["fleio_status"] for r in emu.snapshots_of(3)] == ["Deleting"]
+        assert emu.lost_answers == {DELETE: 1}
+        assert await api.delete(sid, plid=3) == {"ok": {}}  # one lost, the next answered
+        clock.advance(emu.config.delete_linger)
+        assert await api.error(DELETE, plid=3, elid=sid, elname=sid, sok="ok") == ("missed", "elid")
+        assert (emu.calls[DELETE], emu.lost_answers[DELETE], emu.faults) == (3, 1, {})
+
+
+async def test_lost_answers_count_up_and_lose_errors_too() -> None:
+    async with running() as (emu, api, _):
+        emu.lose_answers(EDIT)
+        emu.lose_answers(EDIT, 1)  # adds up: the next two
+        emu.lose_answers(EDIT, 0)
+        fields = {"func": EDIT, "auth": emu.token, "out": "json", "plid": str(VM), "sok": "ok"}
+        assert (await api.post(fields | {"name": "one"}))[0] == 502
+        assert [r["name"] for r in emu.snapshots_of(VM)] == ["one"]  # made, answer lost
+        # The second is refused (one is Saving): the refusal is what gets lost.
+        assert (await api.post(fields | {"name": "two"}))[0] == 502
+        assert await api.error(EDIT, plid=VM, name="three", sok="ok") == (
+            "exists",
+            "runningoperation",
+        )
+        assert [r["name"] for r in emu.snapshots_of(VM)] == ["one"]
+        assert emu.lost_answers == {EDIT: 2}
+        assert emu.calls == {EDIT: 3}
+
+
+async def test_a_call_failed_before_acting_does_not_use_up_a_lost_answer() -> None:
+    async with running() as (emu, api, clock):
+        emu.lose_answers("whoami")
+        await emu.outage(5, mode="html503")
+        assert (await api.post(WHOAMI | {"auth": emu.token}))[0] == 503
+        clock.advance(5)
+        assert (await api.post(WHOAMI | {"auth": emu.token}))[0] == 502
+        assert await api.call("whoami") == {"ok": {}, "user": {"$": "demo"}}
+        assert emu.lost_answers == {"whoami": 1}
+
+
+def test_lose_answers_refuses_bad_arguments() -> None:
+    emu = ZomroEmulator()
+    with pytest.raises(ValueError, match="kind"):
+        emu.lose_answers(DELETE, kind="html503")
+    with pytest.raises(ValueError, match="count"):
+        emu.lose_answers(DELETE, -1)
+
+
+async def lost_delete_trace(seed: int, rate: float) -> tuple[list[int], ZomroEmulator]:
+    async with running(lost_delete_rate=rate, seed=seed) as (emu, api, _):
+        emu.add_instance(6, 20)
+        trace = [(await api.post(raw_delete(emu, r["id"], 6)))[0] for r in emu.snapshots_of(6)]
+        assert [r["fleio_status"] for r in emu.snapshots_of(6)] == ["Deleting"] * 20
+        return trace, emu
+
+
+async def test_lost_delete_rate_loses_seeded_answers_of_done_deletes() -> None:
+    trace, emu = await lost_delete_trace(3, 0.5)
+    assert set(trace) == {200, 502}
+    assert emu.lost_answers == {DELETE: trace.count(502)}
+    assert (await lost_delete_trace(3, 0.5))[0] == trace
+    assert (await lost_delete_trace(4, 0.5))[0] != trace
+    assert set((await lost_delete_trace(3, 1.0))[0]) == {502}
+    assert set((await lost_delete_trace(3, 0.0))[0]) == {200}
+
+
+CREDENTIALS = {"username": "demo", "password": "demo-password"}
+LOGIN = {"func": "auth", "out": "json"} | CREDENTIALS
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [("http429", 429), ("html503", 503), ("html502", 502), ("reset", None)],
+)
+async def test_failed_logins_make_no_session_then_logins_succeed(
+    kind: str, status: int | None
+) -> None:
+    async with running() as (emu, api, _):
+        emu.fail_logins(2, kind=kind)
+        for _ in range(2):
+            if status is None:
+                with pytest.raises(DROPPED):
+                    await api.post(LOGIN)
+                continue
+            async with api.http.post(emu.url, data=LOGIN) as resp:
+                assert (resp.status, resp.content_type) == (status, "text/html")
+                assert f"<h1>{status} " in await resp.text()
+                assert "Retry-After" not in resp.headers
+        sid = (await api.call("auth", auth=None, **CREDENTIALS))["auth"]["$id"]
+        assert await api.call("whoami", auth=sid) == {"ok": {}, "user": {"$": "demo"}}
+        assert (emu.calls["auth"], emu.failed_logins, emu.faults) == (3, 2, {})
+    # Session ids are drawn in order: had a failed login made one, this would differ.
+    async with running() as (_, fresh, _):
+        assert (await fresh.call("auth", auth=None, **CREDENTIALS))["auth"]["$id"] == sid
+
+
+async def test_failed_logins_fail_only_logins_and_count_up() -> None:
+    async with running() as (emu, api, _):
+        emu.fail_logins(1)
+        emu.fail_logins(1, kind="html502")
+        assert await api.call("whoami") == {"ok": {}, "user": {"$": "demo"}}
+        assert [(await api.post(LOGIN))[0] for _ in range(3)] == [429, 502, 200]
+        assert emu.failed_logins == 2
+
+
+async def retry_after_of(emu: ZomroEmulator, api: Api) -> str:
+    async with api.http.post(emu.url, data=LOGIN) as resp:
+        assert resp.status in (429, 503)
+        return resp.headers["Retry-After"]
+
+
+async def test_retry_after_in_seconds() -> None:
+    async with running() as (emu, api, clock):
+        emu.fail_logins(1, retry_after=30)
+        emu.fail_logins(1, kind="html503", retry_after=1.2)  # rounded up
+        emu.fail_logins(1, retry_after="whenever")  # a string goes as it is
+        emu.fail_logins(1, retry_after=0.0)
+        clock.advance(12.5)
+        assert [await retry_after_of(emu, api) for _ in range(4)] == ["30", "2", "whenever", "0"]
+
+
+async def test_retry_after_as_an_http_date_on_the_clock() -> None:
+    async with running(retry_after_style="date") as (emu, api, clock):
+        emu.fail_logins(2, retry_after=30)
+        emu.fail_logins(1, retry_after=0.25)
+        clock.advance(100)  # rendered when sent, not when scripted
+        header = await retry_after_of(emu, api)
+        assert re.fullmatch(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", header)
+        assert header == "Thu, 01 Jan 2026 00:02:10 GMT"  # the clock starts at 2026-01-01
+        expected = datetime.fromtimestamp(clock.time() + 30, UTC)
+        assert email.utils.parsedate_to_datetime(header) == expected
+        clock.advance(5)
+        later = email.utils.parsedate_to_datetime(await retry_after_of(emu, api))
+        assert later == expected + timedelta(seconds=5)
+        clock.advance(0.5)  # 100.5 + 0.25 rounds up to the next second
+        last = email.utils.parsedate_to_datetime(await retry_after_of(emu, api))
+        assert last == datetime.fromtimestamp(math.ceil(clock.time() + 0.25), UTC)
+
+
+def test_retry_after_arguments_are_checked() -> None:
+    emu = ZomroEmulator()
+    with pytest.raises(ValueError, match="429 or a 503"):
+        emu.fail_logins(1, kind="html502", retry_after=5)
+    with pytest.raises(ValueError, match="429 or a 503"):
+        emu.fail_logins(1, kind="reset", retry_after="5")
+    with pytest.raises(ValueError, match=">= 0"):
+        emu.fail_logins(1, retry_after=-1)
+    with pytest.raises(ValueError, match="kind"):
+        emu.fail_logins(1, kind="html504")
+    with pytest.raises(ValueError, match="count"):
+        emu.fail_logins(-1)
+    with pytest.raises(ValueError, match="retry_after_style"):
+        ZomroEmulator(retry_after_style="http-date")
+
+
+async def test_a_refusing_outage_closes_the_port_and_reopens_the_same_one() -> None:
+    async with running() as (emu, api, clock):
+        url = emu.url
+        assert await api.call("whoami") == {"ok": {}, "user": {"$": "demo"}}  # kept alive
+        await emu.outage(30)
+        assert emu.outage_active
+        assert emu.url == url
+        with pytest.raises(aiohttp.ClientConnectorError):  # the kept-alive one is gone too
+            await api.post(WHOAMI)
+        clock.advance(29.9)
+        await settle()
+        assert emu.outage_active
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await api.post(WHOAMI)
+        clock.advance(0.1)
+        await emu.wait_outage_end()
+        assert not emu.outage_active
+        assert emu.url == url
+        assert await api.call("whoami") == {"ok": {}, "user": {"$": "demo"}}
+        assert emu.calls == {"whoami": 2}  # refused connections reached nothing
+        assert emu.outage_answers == 0
+        await emu.outage(10)  # and again, on the same port
+        clock.advance(10)
+        await emu.wait_outage_end()
+        assert await api.call("whoami") == {"ok": {}, "user": {"$": "demo"}}
+        assert emu.url == url
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_a_refusing_outage_reopens_an_ipv6_port() -> None:
+    clock = VirtualClock(auto_advance=False)
+    async with ZomroEmulator(clock=clock, host="::1") as emu, aiohttp.ClientSession() as http:
+        url = emu.url
+        assert url.startswith("http://[::1]:")
+        await emu.outage(5)
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await http.post(url, data=WHOAMI)
+        clock.advance(5)
+        await emu.wait_outage_end()
+        async with http.post(url, data=WHOAMI) as resp:
+            assert resp.status == 200
+
+
+async def test_a_refusing_outage_aborts_a_request_in_flight() -> None:
+    async with running() as (emu, api, clock):
+        emu.hold("whoami", 5)
+        request = asyncio.ensure_future(api.post(WHOAMI | {"auth": emu.token}))
+        await soon(lambda: emu.held_answers["whoami"] == 1)
+        await emu.outage(60)
+        with pytest.raises(DROPPED):
+            await request
+        clock.advance(60)
+        await emu.wait_outage_end()
+        assert emu.in_flight == 0
+
+
+async def test_end_outage_listens_again_at_once() -> None:
+    async with running() as (emu, api, clock):
+        await emu.end_outage()  # none on: nothing to do
+        await emu.outage(3600)
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await api.post(WHOAMI)
+        await emu.end_outage()
+        assert not emu.outage_active
+        assert clock.monotonic() == 0
+        assert (await api.post(WHOAMI | {"auth": emu.token}))[0] == 200
+        await emu.outage(5, mode="html503")
+        await emu.end_outage()
+        assert (await api.post(WHOAMI | {"auth": emu.token}))[0] == 200
+
+
+async def test_close_during_an_outage_ends_it_and_its_task() -> None:
+    clock = VirtualClock(auto_advance=False)
+    emu = ZomroEmulator(clock=clock)
+    await emu.start()
+    await emu.outage(3600)
+    await emu.close()
+    assert not emu.outage_active
+    assert [t for t in asyncio.all_tasks() if t.get_name() == "zomro-emulator-outage"] == []
+    await emu.start()  # serves again, on a port of its own
+    async with aiohttp.ClientSession() as http, http.post(emu.url, data=WHOAMI) as resp:
+        assert resp.status == 200
+    await emu.close()
+
+
+def intruder_on(emu: ZomroEmulator) -> socket.socket:
+    """A socket listening on the emulator's port, which it can take only while the
+    emulator does not listen and (Linux) asking to reuse the address."""
+    intruder = socket.socket()
+    try:
+        intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        intruder.bind(("127.0.0.1", int(emu.url.rsplit(":", 1)[1].strip("/"))))
+        intruder.listen()
+    except BaseException:
+        intruder.close()
+        raise
+    return intruder
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's SO_REUSEADDR rules")
+async def test_a_port_taken_during_an_outage_is_reported() -> None:
+    async with running() as (emu, _, clock):
+        await emu.outage(30)
+        # Another socket takes the port while the emulator does not listen.
+        with intruder_on(emu):
+            clock.advance(30)
+            with pytest.raises(RuntimeError, match=r"could not listen on .* again"):
+                await emu.wait_outage_end()
+            assert not emu.outage_active
+            await emu.wait_outage_end()  # reported once
+        emu2 = ZomroEmulator(clock=clock)
+        await emu2.start()
+        await emu2.outage(1)
+        with intruder_on(emu2):
+            clock.advance(1)
+            await soon(lambda: not emu2.outage_active)
+        with pytest.raises(RuntimeError, match="could not listen"):
+            await emu2.close()  # not reported yet: close does
+
+
+async def test_an_answering_outage_fails_every_request_for_its_time() -> None:
+    async with running() as (emu, api, clock):
+        await emu.outage(20, mode="html503", retry_after=7)
+        assert emu.outage_active
+        for fields in (WHOAMI | {"auth": emu.token}, LOGIN, {"func": EDIT}):
+            async with api.http.post(emu.url, data=fields) as resp:
+                assert (resp.status, resp.headers["Retry-After"]) == (503, "7")
+                assert "<center>nginx</center>" in await resp.text()
+        with pytest.raises(RuntimeError, match="already"):
+            await emu.outage(5, mode="reset")
+        waiter = asyncio.ensure_future(emu.wait_outage_end())
+        clock.advance(19.9)
+        await settle()
+        assert not waiter.done()
+        clock.advance(0.1)
+        await waiter
+        assert not emu.outage_active
+        assert (await api.post(WHOAMI | {"auth": emu.token}))[0] == 200
+        await emu.outage(5, mode="reset")
+        with pytest.raises(DROPPED):
+            await api.post(WHOAMI)
+        clock.advance(5)  # the end is read from the clock: nothing else to await
+        assert (await api.post(WHOAMI | {"auth": emu.token}))[0] == 200
+        assert emu.outage_answers == 4
+        assert emu.calls == {"whoami": 4, "auth": 1, EDIT: 1}
+
+
+async def test_an_answering_outage_works_for_a_mounted_app_a_refusing_one_does_not() -> None:
+    emu = ZomroEmulator(clock=VirtualClock(auto_advance=False))
+    with pytest.raises(RuntimeError, match="started"):
+        await emu.outage(5)
+    await emu.outage(5, mode="html503")
+    assert emu.outage_active
+
+
+async def test_outage_arguments_are_checked() -> None:
+    async with running() as (emu, _, _):
+        with pytest.raises(ValueError, match="mode"):
+            await emu.outage(5, mode="html502")
+        with pytest.raises(ValueError, match="429 or a 503"):
+            await emu.outage(5, retry_after=5)
+        with pytest.raises(ValueError, match="429 or a 503"):
+            await emu.outage(5, mode="reset", retry_after=5)
+        with pytest.raises(ValueError, match="seconds"):
+            await emu.outage(-1)
+        assert not emu.outage_active
+
+
+async def test_a_held_listing_answers_after_its_hold_with_the_state_then() -> None:
+    async with running(time_to_active=8.0) as (emu, api, clock):
+        await api.create()
+        emu.hold(LIST, 10)
+        listing = asyncio.ensure_future(api.rows())
+        await soon(lambda: emu.held_answers[LIST] == 1)
+        clock.advance(9.9)
+        await settle()
+        assert not listing.done()
+        clock.advance(0.1)
+        assert statuses(await listing) == ["Active"]  # Saving when asked, Active when answered
+        assert emu.held_answers == {LIST: 1}
+        # Held until told otherwise: the next one waits too.
+        listing = asyncio.ensure_future(api.rows())
+        await soon(lambda: emu.held_answers[LIST] == 2)
+        await settle()
+        assert not listing.done()
+        emu.hold(LIST, 0)
+        assert await api.rows() != []  # not held any more; the one held still is
+        assert not listing.done()
+        clock.advance(10)
+        await listing
+        assert emu.held_answers == {LIST: 2}
+
+
+async def test_hold_for_a_count_of_calls_then_answer_at_once() -> None:
+    async with running() as (emu, api, clock):
+        emu.hold("whoami", 3, count=2)
+        held = [asyncio.ensure_future(api.call("whoami")) for _ in range(2)]
+        await soon(lambda: emu.held_answers["whoami"] == 2)
+        assert await api.call("whoami") == {"ok": {}, "user": {"$": "demo"}}  # the third
+        assert not any(h.done() for h in held)
+        clock.advance(3)
+        assert await asyncio.gather(*held) == [{"ok": {}, "user": {"$": "demo"}}] * 2
+        assert clock.monotonic() == 3
+        with pytest.raises(ValueError, match="seconds"):
+            emu.hold("whoami", -1)
+        with pytest.raises(ValueError, match="count"):
+            emu.hold("whoami", 1, count=0)
+
+
+async def test_a_held_call_acts_when_answered_unless_an_outage_is_on_then() -> None:
+    async with running() as (emu, api, clock):
+        emu.add_instance(2)
+        emu.hold(EDIT, 10, count=2)
+        fields = {"func": EDIT, "auth": emu.token, "out": "json", "sok": "ok", "name": "late"}
+        create = asyncio.ensure_future(api.post(fields | {"plid": str(VM)}))
+        await soon(lambda: emu.held_answers[EDIT] == 1)
+        assert emu.snapshots_of(VM) == []  # not acted on while held
+        clock.advance(10)
+        assert (await create)[0] == 200
+        assert [r["name"] for r in emu.snapshots_of(VM)] == ["late"]
+        create = asyncio.ensure_future(api.post(fields | {"plid": "2"}))
+        await soon(lambda: emu.held_answers[EDIT] == 2)
+        await emu.outage(20, mode="html503")
+        clock.advance(10)
+        assert (await create)[0] == 503
+        assert emu.snapshots_of(2) == []
+
+
+async def test_close_drops_held_answers_without_waiting() -> None:
+    clock = VirtualClock(auto_advance=False)
+    async with aiohttp.ClientSession() as http:
+        async with ZomroEmulator(clock=clock) as emu:
+            emu.hold("whoami", 3600)
+            request = asyncio.ensure_future(http.post(emu.url, data=WHOAMI))
+            await soon(lambda: emu.in_flight == 1 and emu.held_answers["whoami"] == 1)
+            started = time.monotonic()
+        assert time.monotonic() - started < 0.5  # not aiohttp's 1 s shutdown timeout
+        with pytest.raises(DROPPED):
+            await request
+        assert emu.in_flight == 0

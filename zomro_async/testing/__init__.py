@@ -10,7 +10,25 @@ With pytest, the `zomro_emulator` and `zomro_client` fixtures do the same set-up
 """
 
 from ._clock import VirtualClock
-from ._emulator import FAULT_KINDS, EmulatorConfig, ZomroEmulator
+from ._emulator import (
+    FAULT_KINDS,
+    LOGIN_FAULT_KINDS,
+    LOST_ANSWER_KINDS,
+    OUTAGE_MODES,
+    RETRY_AFTER_STYLES,
+    EmulatorConfig,
+    ZomroEmulator,
+)
 from ._tasks import pending_sdk_tasks
 
-__all__ = ["FAULT_KINDS", "EmulatorConfig", "VirtualClock", "ZomroEmulator", "pending_sdk_tasks"]
+__all__ = [
+    "FAULT_KINDS",
+    "LOGIN_FAULT_KINDS",
+    "LOST_ANSWER_KINDS",
+    "OUTAGE_MODES",
+    "RETRY_AFTER_STYLES",
+    "EmulatorConfig",
+    "VirtualClock",
+    "ZomroEmulator",
+    "pending_sdk_tasks",
+]

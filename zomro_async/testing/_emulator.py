@@ -1,16 +1,42 @@
-"""An in-process emulator of Zomro's snapshot API (BILLmanager form posts) for tests."""
+"""An in-process emulator of Zomro's snapshot API (BILLmanager form posts) for tests.
+
+Its guesses about the real service, in one place. Zomro's page documents the
+three snapshot calls and one sample row (see docs/wire-format.md); the rest
+is *inferred*, each guess living in the constant or function named:
+
+- a listing of no snapshots has no `elem` key (`_list`); a create while the
+  instance's last snapshot is still `Saving` is refused `exists` /
+  `runningoperation`, as OpenStack refuses a second image of a server
+  (`_create`); a deleted snapshot is listed `Deleting` for a while, a failed
+  one `Killed` (`_ITEM_STATUS`); an unknown snapshot or instance is `missed`
+  on the id's field;
+- the front proxy is nginx, answering its stock error pages for 429, 502, 503
+  and 504 (`_PAGES`); a rate-limited login is answered 429 by that proxy
+  before BILLmanager sees it (`LOGIN_FAULT_KINDS`);
+- `Retry-After` comes only with a 429 or a 503 (`_RETRY_AFTER_STATUSES`);
+- an answer lost after the server acted (`lose_answers`, `lost_delete_rate`,
+  `ambiguous_create_rate`) comes back as the proxy's 502 page by default: the
+  backend finished, the proxy gave up on it; a delete whose answer was lost
+  has still happened, so a repeat finds the snapshot `Deleting`, or, once it
+  is gone, answers `missed` on `elid`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import json
+import math
+import os
 import random
+import socket
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import attrs
@@ -22,6 +48,17 @@ from zomro_async._clock import Clock, SystemClock
 Node = dict[str, Any]
 
 FAULT_KINDS = ("html502", "html503", "reset", "truncated", "slow")
+# How an answer is lost after the server acted: the proxy gave up on the backend
+# (502), timed out waiting for it (504), or the connection dropped.
+LOST_ANSWER_KINDS = ("html502", "html504", "reset")
+# How a login fails without a session. *Inferred*: a rate limit in front of
+# BILLmanager answers 429 (nginx `limit_req_status 429`), an overloaded or
+# restarting backend 503 or 502.
+LOGIN_FAULT_KINDS = ("http429", "html503", "html502", "reset")
+OUTAGE_MODES = ("refuse", "html503", "reset")
+RETRY_AFTER_STYLES = ("seconds", "date")
+# Loop turns a refusing outage lets pass after aborting the open connections.
+_DROP_TURNS = 5
 ACCESS_MSG = "Insufficient privileges to perform this operation"
 MAX_NAME = 255
 DEFAULT_PAGE_SIZE = 20
@@ -50,10 +87,17 @@ def _nginx_page(status: int, reason: str) -> str:
     )
 
 
-_HTML_FAULTS = {
+# nginx's stock pages, by the fault kind that answers with them (*inferred*: the
+# proxy in front of api.zomro.com is nginx with its default error pages).
+_PAGES = {
+    "http429": (429, _nginx_page(429, "Too Many Requests")),
     "html502": (502, _nginx_page(502, "Bad Gateway")),
     "html503": (503, _nginx_page(503, "Service Temporarily Unavailable")),
+    "html504": (504, _nginx_page(504, "Gateway Time-out")),
 }
+# The statuses that carry `Retry-After` (RFC 9110 allows it on 3xx too; *inferred*:
+# nothing else in front of the API sends it).
+_RETRY_AFTER_STATUSES = (429, 503)
 
 
 @attrs.frozen
@@ -69,6 +113,12 @@ class EmulatorConfig:
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     slow_seconds: float = 0.05
     ambiguous_create_rate: float = 0.0
+    # The fraction of successful deletes whose answer is lost (a 502 page) after
+    # the snapshot was deleted; drawn from the same seeded stream as the faults.
+    lost_delete_rate: float = 0.0
+    # How `Retry-After` renders a delay: "seconds" (delay-seconds) or "date" (an
+    # IMF-fixdate of the emulator clock's `time()` plus the delay).
+    retry_after_style: str = "seconds"
     single_elem_as_object: bool = False
     create_returns_id: bool = False
     # The page size the server remembers for the user (BILLmanager keeps p_cnt per
@@ -112,8 +162,12 @@ def _bad_value(field: str, value: str, detail: str = "") -> _ApiError:
     return _ApiError("value", field, msg, detail, {"object": field, "value": value})
 
 
-class _AmbiguousCreate(Exception):
-    """The snapshot was created but the answer is lost behind a proxy error page."""
+class _LostAnswer(Exception):
+    """The call was carried out, but its answer is lost (`kind`: a LOST_ANSWER_KINDS)."""
+
+    def __init__(self, kind: str = "html502") -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 @attrs.define
@@ -147,6 +201,40 @@ class _Instance:
     time_to_active: float | None
     kill: bool
     snapshots: list[_Snapshot] = attrs.Factory(list)
+
+
+@attrs.define
+class _Hold:
+    seconds: float
+    count: int | None
+
+
+@attrs.define
+class _Outage:
+    mode: str
+    until: float
+    retry_after: float | str | None
+    # The clock sleep a refusing outage waits out; cancelled to end it early.
+    sleeper: asyncio.Task[None] | None = None
+
+
+def _listening_socket(address: tuple[Any, ...]) -> socket.socket:
+    """A TCP socket bound to `address` (a `getsockname()`), not yet listening."""
+    family = socket.AF_INET6 if len(address) == 4 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As asyncio's create_server does: on POSIX, so that the connections just
+        # dropped (TIME_WAIT) do not keep the port; never on Windows, where it
+        # would let another socket take a port in use.
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _wrap(value: str) -> Node:
@@ -188,7 +276,8 @@ def _int_field(fields: dict[str, str], name: str) -> int:
 
 class ZomroEmulator:
     """Zomro's snapshot API on a loopback port (or mounted via `app`), with state read
-    lazily from `clock` and seeded, opt-in transient faults.
+    lazily from `clock`, seeded opt-in transient faults, and scripted ones:
+    `lose_answers`, `fail_logins`, `outage` and `hold`, all timed on `clock`.
     """
 
     def __init__(
@@ -204,10 +293,16 @@ class ZomroEmulator:
         unknown = set(self.config.fault_kinds) - set(FAULT_KINDS)
         if unknown or (self.config.fault_rate > 0 and not self.config.fault_kinds):
             raise ValueError(f"fault_kinds must be a non-empty subset of {FAULT_KINDS}")
+        if self.config.retry_after_style not in RETRY_AFTER_STYLES:
+            raise ValueError(f"retry_after_style must be one of {RETRY_AFTER_STYLES}")
         self.clock: Clock = clock or SystemClock()
         self.calls: collections.Counter[str] = collections.Counter()
         self.faults: collections.Counter[str] = collections.Counter()
         self.ambiguous_creates = 0
+        self.lost_answers: collections.Counter[str] = collections.Counter()
+        self.held_answers: collections.Counter[str] = collections.Counter()
+        self.failed_logins = 0
+        self.outage_answers = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self._host, self._port = host, port
@@ -221,6 +316,15 @@ class ZomroEmulator:
         self._token = self._new_session(self.config.username)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
+        self._addresses: list[tuple[Any, ...]] = []
+        self._lost: dict[str, collections.deque[str]] = collections.defaultdict(collections.deque)
+        self._login_faults: collections.deque[tuple[str, float | str | None]] = collections.deque()
+        self._holds: dict[str, _Hold] = {}
+        self._held_tasks: set[asyncio.Task[Any]] = set()
+        self._outage: _Outage | None = None
+        self._outage_task: asyncio.Task[None] | None = None
+        self._placeholders: dict[tuple[Any, ...], socket.socket] = {}
+        self._relisten_error: RuntimeError | None = None
         self._app = web.Application()
         for path in ("/", "/billmgr"):
             self._app.router.add_post(path, self._handle)
@@ -256,19 +360,39 @@ class ZomroEmulator:
             await runner.cleanup()
             raise
         self._runner = runner
-        host, port = runner.addresses[0][:2]
+        self._addresses = list(runner.addresses)
+        host, port = self._addresses[0][:2]
         netloc = f"[{host}]" if ":" in str(host) else host
         self._url = f"http://{netloc}:{port}/"
 
     async def close(self) -> None:
-        """Stop serving; the emulator's state stays readable."""
+        """Stop serving; the emulator's state stays readable.
+
+        An outage in progress ends with it; answers being held are dropped.
+
+        Raises:
+            RuntimeError: after a refusing outage the emulator could not listen
+                on its port again, and `wait_outage_end` did not report it.
+        """
         runner, self._runner, self._url = self._runner, None, None
+        task, self._outage_task, self._outage = self._outage_task, None, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        self._close_placeholders()
+        # Cancelled as aiohttp's own shutdown would cancel them, only without
+        # first waiting its shutdown timeout in real time for answers the clock holds.
+        for held in list(self._held_tasks):
+            held.cancel()
         if runner is not None:
             await runner.cleanup()
+        error, self._relisten_error = self._relisten_error, None
+        if error is not None:
+            raise error
 
     @property
     def url(self) -> str:
-        """The base URL to point a client at (after `start`).
+        """The base URL to point a client at (after `start`); an outage keeps it.
 
         Raises:
             RuntimeError: the emulator is not serving.
@@ -367,6 +491,288 @@ class ZomroEmulator:
                 return
         raise KeyError(snapshot_id)
 
+    # -- scripted faults -----------------------------------------------------------
+
+    def lose_answers(self, func: str, count: int = 1, *, kind: str = "html502") -> None:
+        """Carry out the next `count` calls of `func` in full, then lose their answers.
+
+        What the call did stays done: a create made its snapshot, a delete put
+        the snapshot in its `Deleting` linger, a login made a session. Whatever
+        the answer was (an error document too) is replaced by the fault. A call
+        failed before it is acted on (by an outage, a failed login, a drawn
+        fault) does not use up `count`. Calls add up: two calls of one make the
+        next two answers lost. Each lost answer counts in `lost_answers[func]`.
+
+        Args:
+            func: the `func` field, e.g. `"image.delete"`,
+                `"instances.snapshots.edit"`.
+            count: how many calls, from the next one on.
+            kind: `"html502"` or `"html504"` (nginx's error page with that
+                status) or `"reset"` (the connection is aborted).
+
+        Raises:
+            ValueError: `count` is negative, or `kind` is not one of
+                `LOST_ANSWER_KINDS`.
+        """
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        if kind not in LOST_ANSWER_KINDS:
+            raise ValueError(f"kind must be one of {LOST_ANSWER_KINDS}, got {kind!r}")
+        self._lost[func].extend([kind] * count)
+
+    def fail_logins(
+        self, count: int, *, kind: str = "http429", retry_after: float | str | None = None
+    ) -> None:
+        """Fail the next `count` `func=auth` posts without making a session.
+
+        The credentials are not looked at. Failed logins count in `calls["auth"]`
+        and in `failed_logins`. Calls add up, each failure with its own kind.
+
+        Args:
+            count: how many logins, from the next one on.
+            kind: `"http429"` (nginx's 429 page), `"html503"`, `"html502"`, or
+                `"reset"` (the connection is aborted).
+            retry_after: a `Retry-After` header for a 429 or 503: seconds (a
+                number, rendered in the config's `retry_after_style` when each
+                answer is sent), or a string sent as it is.
+
+        Raises:
+            ValueError: `count` is negative, `kind` is not one of
+                `LOGIN_FAULT_KINDS`, `retry_after` is negative, or it is given
+                for a kind that has no 429 or 503 status.
+        """
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        if kind not in LOGIN_FAULT_KINDS:
+            raise ValueError(f"kind must be one of {LOGIN_FAULT_KINDS}, got {kind!r}")
+        self._check_retry_after(kind, retry_after)
+        self._login_faults.extend([(kind, retry_after)] * count)
+
+    def hold(self, func: str, seconds: float, count: int | None = None) -> None:
+        """Hold answers to `func` for `seconds` on the emulator's clock.
+
+        A held call is acted on and answered after the hold, so a held listing
+        reports the state at the end of the hold, not at its arrival. A new
+        `hold` of the same `func` replaces the old one; `hold(func, 0)` ends
+        it (calls already held stay held). Each held call counts in
+        `held_answers[func]`. `close()` drops the calls still held.
+
+        Args:
+            func: the `func` field, e.g. `"instances.snapshots"`.
+            seconds: how long, in the clock's seconds; 0 stops holding.
+            count: how many calls to hold, from the next one on; None: every
+                call until `hold(func, 0)`.
+
+        Raises:
+            ValueError: `seconds` is negative, or `count` is below 1.
+        """
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        if count is not None and count < 1:
+            raise ValueError(f"count must be None or >= 1, got {count}")
+        if seconds == 0:
+            self._holds.pop(func, None)
+        else:
+            self._holds[func] = _Hold(seconds, count)
+
+    async def outage(
+        self, seconds: float, *, mode: str = "refuse", retry_after: float | str | None = None
+    ) -> None:
+        """Fail every request from now for `seconds` of the emulator's clock.
+
+        Returns once the outage has begun. With `mode="refuse"` the emulator
+        stops listening, so connections are refused (which nothing counts: the
+        kernel refuses them), and the connections already open are aborted;
+        when the time is up a task the emulator owns listens again on the same
+        port (`url` does not change); `wait_outage_end()` waits for that. The
+        other modes answer each request that arrives while the outage lasts
+        (counted in `outage_answers`, and in `calls`): `"html503"` with nginx's
+        503 page, `"reset"` by aborting the connection. A request held by
+        `hold` when the outage begins is not acted on if the outage is still
+        on when its hold ends.
+
+        Args:
+            seconds: how long, in the clock's seconds.
+            mode: `"refuse"`, `"html503"` or `"reset"`.
+            retry_after: with `"html503"`, a `Retry-After` header: seconds (a
+                number, rendered in the config's `retry_after_style` when each
+                answer is sent; it does not count down to the outage's end),
+                or a string sent as it is.
+
+        Raises:
+            ValueError: `seconds` or `retry_after` is negative, `mode` is not
+                one of `OUTAGE_MODES`, or `retry_after` is given to a mode
+                other than `"html503"`.
+            RuntimeError: an outage is on already, or `mode="refuse"` and the
+                emulator is not serving (a mounted `app` cannot refuse).
+        """
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        if mode not in OUTAGE_MODES:
+            raise ValueError(f"mode must be one of {OUTAGE_MODES}, got {mode!r}")
+        self._check_retry_after(mode, retry_after)
+        if self.outage_active:
+            raise RuntimeError("an outage is on already: end_outage() or wait_outage_end() first")
+        if mode == "refuse" and self._runner is None:
+            raise RuntimeError("only a started emulator can refuse connections")
+        outage = _Outage(mode, self.clock.monotonic() + seconds, retry_after)
+        self._outage = outage
+        if mode == "refuse":
+            await self._stop_listening()
+            self._outage_task = asyncio.get_running_loop().create_task(
+                self._refuse_until_end(outage), name="zomro-emulator-outage"
+            )
+
+    @property
+    def outage_active(self) -> bool:
+        """Whether an outage is on: its time is not up, or (refusing) the emulator
+        does not listen again yet."""
+        if self._outage_now() is not None:
+            return True
+        return self._outage_task is not None and not self._outage_task.done()
+
+    async def end_outage(self) -> None:
+        """End the outage now (nothing happens if none is on), listening again
+        first if it refused connections.
+
+        Raises:
+            RuntimeError: the emulator could not listen on its port again.
+        """
+        outage = self._outage
+        if outage is None:
+            return
+        outage.until = min(outage.until, self.clock.monotonic())
+        if outage.sleeper is not None:
+            outage.sleeper.cancel()
+        await self.wait_outage_end()
+
+    async def wait_outage_end(self) -> None:
+        """Return once no outage is on: its time is up on the clock and, after a
+        refusing one, the emulator listens again (at once if none is on).
+
+        Raises:
+            RuntimeError: the emulator could not listen on its port again
+                after a refusing outage (raised once; `url` refuses connections).
+        """
+        while (outage := self._outage_now()) is not None and outage.mode != "refuse":
+            await self.clock.sleep(outage.until - self.clock.monotonic())
+        if (task := self._outage_task) is not None:
+            # Shielded: a waiter given up on must not cancel the emulator's task.
+            await asyncio.shield(task)
+        error, self._relisten_error = self._relisten_error, None
+        if error is not None:
+            raise error
+
+    def _check_retry_after(self, kind: str, retry_after: float | str | None) -> None:
+        if retry_after is None:
+            return
+        if _PAGES.get(kind, (0, ""))[0] not in _RETRY_AFTER_STATUSES:
+            raise ValueError(f"retry_after comes only with a 429 or a 503, not with {kind!r}")
+        if not isinstance(retry_after, str) and retry_after < 0:
+            raise ValueError(f"retry_after must be >= 0, got {retry_after}")
+
+    def _retry_after(self, retry_after: float | str) -> str:
+        """The `Retry-After` value for a delay from now, in the configured style."""
+        if isinstance(retry_after, str):
+            return retry_after
+        # Rounded up, so a client that waits exactly as told is never early; and
+        # first to the microsecond, so float noise does not add a second.
+        if self.config.retry_after_style == "seconds":
+            return str(math.ceil(round(retry_after, 6)))
+        at = math.ceil(round(self.clock.time() + retry_after, 6))
+        return format_datetime(datetime.fromtimestamp(at, UTC), usegmt=True)
+
+    def _outage_now(self) -> _Outage | None:
+        outage = self._outage
+        if outage is None or self.clock.monotonic() >= outage.until:
+            return None
+        return outage
+
+    async def _stop_listening(self) -> None:
+        runner = self._runner
+        assert runner is not None
+        for site in list(runner.sites):
+            await site.stop()
+        if runner.server is not None:
+            for handler in runner.server.connections:
+                if handler.transport is not None:
+                    handler.transport.abort()
+            # A few loop turns, for clients on this loop to see their kept-alive
+            # connections drop, and to connect anew (and be refused) next time.
+            for _ in range(_DROP_TURNS):
+                await asyncio.sleep(0)
+        # Holding the port bound but not listening: connections are still refused,
+        # and a socket that does not ask to reuse the address cannot take the port.
+        for address in self._addresses:
+            with contextlib.suppress(OSError):
+                self._placeholders[address] = _listening_socket(address)
+
+    def _close_placeholders(self) -> None:
+        placeholders, self._placeholders = self._placeholders, {}
+        for placeholder in placeholders.values():
+            placeholder.close()
+
+    async def _refuse_until_end(self, outage: _Outage) -> None:
+        outage.sleeper = asyncio.get_running_loop().create_task(
+            self._sleep(outage.until - self.clock.monotonic())
+        )
+        try:
+            # Returns when the sleep ends or is cancelled by `end_outage`; raises
+            # only when this task is cancelled, by `close`.
+            await asyncio.wait([outage.sleeper])
+        finally:
+            outage.sleeper.cancel()
+        outage.until = min(outage.until, self.clock.monotonic())
+        try:
+            await self._listen_again()
+        except OSError as exc:
+            # Kept for `wait_outage_end` or `close` to raise: an exception of this
+            # task would go unseen until the task is awaited.
+            error = RuntimeError(f"the emulator could not listen on {self._url} again: {exc}")
+            error.__cause__ = exc
+            self._relisten_error = error
+
+    async def _sleep(self, seconds: float) -> None:
+        # A coroutine of this module, so `pending_sdk_tasks` does not take the
+        # outage's sleep on the client's SystemClock for one of the SDK's tasks.
+        await self.clock.sleep(seconds)
+
+    async def _listen_again(self) -> None:
+        runner = self._runner
+        assert runner is not None
+        socks: list[socket.socket] = []
+        try:
+            for address in self._addresses:
+                socks.append(self._bind_again(address))
+        except BaseException:
+            for sock in socks:
+                sock.close()
+            raise
+        finally:
+            self._close_placeholders()
+        for n, sock in enumerate(socks):
+            try:
+                await web.SockSite(runner, sock).start()
+            except BaseException:
+                for rest in socks[n:]:
+                    rest.close()
+                raise
+
+    def _bind_again(self, address: tuple[Any, ...]) -> socket.socket:
+        placeholder = self._placeholders.pop(address, None)
+        try:
+            # Bound beside the placeholder where the system allows it (Linux does,
+            # for sockets that do not listen), so the port is never free meanwhile.
+            return _listening_socket(address)
+        except OSError:
+            if placeholder is None:
+                raise
+            placeholder.close()
+            return _listening_socket(address)
+        finally:
+            if placeholder is not None:
+                placeholder.close()
+
     # -- HTTP --------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -387,21 +793,65 @@ class ZomroEmulator:
         func = fields.get("func", "")
         self.calls[func] += 1
 
+        if (outage := self._outage_now()) is not None:
+            return self._outage_response(request, outage)
+        if (hold := self._take_hold(func)) is not None:
+            await self._hold_answer(hold)
+            if (outage := self._outage_now()) is not None:
+                return self._outage_response(request, outage)
+        if func == "auth" and self._login_faults:
+            kind, retry_after = self._login_faults.popleft()
+            self.failed_logins += 1
+            return self._fault_response(request, kind, retry_after)
+
         fault = self._draw_fault()
         if fault == "slow":
             await asyncio.sleep(self.config.slow_seconds)
         elif fault is not None:
             return self._fault_response(request, fault)
 
+        lost: str | None = None
         try:
             doc = self._dispatch(func, fields)
-        except _AmbiguousCreate:
-            return self._fault_response(request, "html502")
+        except _LostAnswer as exc:
+            lost, doc = exc.kind, {}
         except _ApiError as exc:
             doc = {"error": exc.node()}
         except Exception as exc:  # answer, never a 500 with a traceback
             doc = {"error": _ApiError("value", "", "Invalid request", repr(exc)).node()}
+        if queued := self._lost.get(func):
+            lost = queued.popleft()
+        if lost is not None:
+            self.lost_answers[func] += 1
+            return self._fault_response(request, lost)
         return _render(doc, fields.get("out") == "json")
+
+    def _take_hold(self, func: str) -> float | None:
+        hold = self._holds.get(func)
+        if hold is None:
+            return None
+        if hold.count is not None:
+            hold.count -= 1
+            if hold.count == 0:
+                del self._holds[func]
+        self.held_answers[func] += 1
+        return hold.seconds
+
+    async def _hold_answer(self, seconds: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._held_tasks.add(task)
+        try:
+            await self.clock.sleep(seconds)
+        finally:
+            self._held_tasks.discard(task)
+
+    def _outage_response(self, request: web.Request, outage: _Outage) -> web.Response:
+        self.outage_answers += 1
+        # A refusing outage aborted the open connections, but a request may have
+        # been read from one already: it is dropped as a reset.
+        kind = "html503" if outage.mode == "html503" else "reset"
+        return self._fault_response(request, kind, outage.retry_after)
 
     def _draw_fault(self) -> str | None:
         if self.config.fault_rate <= 0 or self._fault_rng.random() >= self.config.fault_rate:
@@ -410,10 +860,15 @@ class ZomroEmulator:
         self.faults[kind] += 1
         return kind
 
-    def _fault_response(self, request: web.Request, kind: str) -> web.Response:
-        if kind in _HTML_FAULTS:
-            status, page = _HTML_FAULTS[kind]
-            return web.Response(status=status, text=page, content_type="text/html")
+    def _fault_response(
+        self, request: web.Request, kind: str, retry_after: float | str | None = None
+    ) -> web.Response:
+        if kind in _PAGES:
+            status, page = _PAGES[kind]
+            headers = {}
+            if retry_after is not None and status in _RETRY_AFTER_STATUSES:
+                headers["Retry-After"] = self._retry_after(retry_after)
+            return web.Response(status=status, text=page, content_type="text/html", headers=headers)
         if kind == "reset":
             # With the transport gone aiohttp fails to write this response and drops
             # it quietly as a premature client disconnection.
@@ -546,7 +1001,7 @@ class ZomroEmulator:
         rate = self.config.ambiguous_create_rate
         if rate > 0 and self._fault_rng.random() < rate:
             self.ambiguous_creates += 1
-            raise _AmbiguousCreate
+            raise _LostAnswer("html502")
         doc: Node = {"ok": {}}
         if self.config.create_returns_id:
             doc["id"] = {"$": str(snapshot.id)}
@@ -571,4 +1026,7 @@ class ZomroEmulator:
             raise _ApiError("value", "protected", "The snapshot is protected from deletion")
         if snapshot.deleted_at is None:
             snapshot.deleted_at = now
+        rate = self.config.lost_delete_rate
+        if rate > 0 and self._fault_rng.random() < rate:
+            raise _LostAnswer("html502")
         return {"ok": {}}
