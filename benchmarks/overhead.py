@@ -27,7 +27,7 @@ import aiohttp
 from _common import EmulatorProcess, Figure, emit, machine
 
 from zomro_async import ZomroClient, _document
-from zomro_async._converter import snapshot_from_row
+from zomro_async._core._converter import snapshot_from_row
 
 INSTANCE = 5_203_773
 SNAPSHOTS = 20

@@ -101,6 +101,9 @@ class FakeApi:
 
     def __init__(self, mocked: aioresponses) -> None:
         self.forms: list[dict[str, str]] = []
+        # Set `clock` to stamp each call: `times(func)` then says when each came.
+        self.clock: VirtualClock | None = None
+        self._stamps: list[tuple[str, float]] = []
         self._script: dict[str, list[Answer | Callable[[dict[str, str]], Answer]]] = {}
         mocked.post(URL, callback=self._answer, repeat=True)
 
@@ -111,9 +114,14 @@ class FakeApi:
     def funcs(self) -> list[str]:
         return [f["func"] for f in self.forms]
 
+    def times(self, func: str) -> list[float]:
+        return [at for f, at in self._stamps if f == func]
+
     def _answer(self, url: Any, **kwargs: Any) -> CallbackResult:
         form = dict(kwargs["data"])
         self.forms.append(form)
+        if self.clock is not None:
+            self._stamps.append((form["func"], self.clock.monotonic()))
         queue = self._script.get(form["func"])
         if not queue:
             raise AssertionError(f"unscripted call {form['func']}")

@@ -9,10 +9,10 @@ import attrs
 import pytest
 
 from tests.conftest import PAGE_ROW
-from zomro_async._converter import snapshot_from_row
-from zomro_async._document import rows
+from zomro_async._core._converter import snapshot_from_row
+from zomro_async._core._document import rows
 from zomro_async._exceptions import ResponseError
-from zomro_async._models import Snapshot, SnapshotStatus
+from zomro_async._snapshots._domain import Snapshot, SnapshotStatus
 
 INSTANCE = 5203773
 

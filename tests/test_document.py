@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PAGE_ROW
-from zomro_async._document import (
+from zomro_async._core._document import (
     api_error_class,
     as_list,
     created_id,

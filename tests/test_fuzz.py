@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zomro_async as z
-from zomro_async._converter import snapshot_from_row
-from zomro_async._document import error_from, parse_body, rows, session_id, unwrap
+from zomro_async._core._converter import snapshot_from_row
+from zomro_async._core._document import error_from, parse_body, rows, session_id, unwrap
 from zomro_async.testing import VirtualClock
 
 URL = "https://api.zomro.com/"

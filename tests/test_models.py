@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 import pytest
 
-from zomro_async._models import Snapshot, SnapshotStatus
+from zomro_async._snapshots._domain import Snapshot, SnapshotStatus
 
 S = SnapshotStatus
 

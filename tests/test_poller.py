@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 from collections import Counter
 
 import pytest
 
 import zomro_async as z
-from zomro_async._poller import Poller, PollPolicy
-from zomro_async._snapshots import _judge_active, _judge_deleted
-from zomro_async.testing import VirtualClock
+from zomro_async._core._poller import (
+    Judge,
+    Listing,
+    OnUpdate,
+    Poller,
+    PollPolicy,
+    judge_active,
+    judge_deleted,
+)
+from zomro_async.testing import VirtualClock, pending_sdk_tasks
 
 POLL = PollPolicy(initial=2.0, multiplier=1.5, maximum=30.0, jitter=0.0)
 
@@ -47,6 +54,44 @@ class FakeInstances:
         return listing
 
 
+class Snapshots:
+    """The poller as the snapshot resource uses it: listings of `fake`, by instance."""
+
+    def __init__(self, fake: FakeInstances, clock: VirtualClock) -> None:
+        self.fake = fake
+        self.poller = Poller(clock=clock, poll=POLL)
+
+    def listing(self, instance_id: int) -> Listing[z.Snapshot]:
+        return Listing("instances.snapshots", instance_id, lambda: self.fake.list(instance_id))
+
+    def wait(
+        self,
+        instance_id: int,
+        snapshot_id: int,
+        *,
+        timeout: float,
+        judge: Judge[z.Snapshot, object] | None = None,
+        goal: str = "Active",
+        on_update: OnUpdate[z.Snapshot] | None = None,
+    ):  # type: ignore[no-untyped-def]
+        listing = self.listing(instance_id)
+        return self.poller.wait(
+            listing,
+            snapshot_id,
+            timeout=timeout,
+            judge=judge or judge_active(listing, snapshot_id),
+            goal=goal,
+            on_update=on_update,
+        )
+
+    async def close(self) -> None:
+        await self.poller.close()
+
+    @property
+    def watched(self) -> int:
+        return self.poller.watched
+
+
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock()
@@ -58,22 +103,16 @@ def fake(clock: VirtualClock) -> FakeInstances:
 
 
 @pytest.fixture
-def poller(fake: FakeInstances, clock: VirtualClock) -> Poller:
-    return Poller(fake.list, clock=clock, poll=POLL)
+def poller(fake: FakeInstances, clock: VirtualClock) -> Snapshots:
+    return Snapshots(fake, clock)
 
 
-def active(poller: Poller, instance_id: int, snapshot_id: int, timeout: float = 3600.0):  # type: ignore[no-untyped-def]
-    return poller.wait(
-        instance_id,
-        snapshot_id,
-        timeout=timeout,
-        judge=functools.partial(_judge_active, instance_id, snapshot_id),
-        goal="Active",
-    )
+def active(poller: Snapshots, instance_id: int, snapshot_id: int, timeout: float = 3600.0):  # type: ignore[no-untyped-def]
+    return poller.wait(instance_id, snapshot_id, timeout=timeout)
 
 
 async def test_ten_waiters_on_one_instance_cost_what_one_costs(
-    fake: FakeInstances, poller: Poller, clock: VirtualClock
+    fake: FakeInstances, poller: Snapshots, clock: VirtualClock
 ) -> None:
     fake.add(1, 100, ready_at=20.0)
     await active(poller, 1, 100)
@@ -81,7 +120,7 @@ async def test_ten_waiters_on_one_instance_cost_what_one_costs(
 
     clock2 = VirtualClock()
     fake2 = FakeInstances(clock2)
-    poller2 = Poller(fake2.list, clock=clock2, poll=POLL)
+    poller2 = Snapshots(fake2, clock2)
     for sid in range(200, 210):
         fake2.add(1, sid, ready_at=20.0)
     results = await asyncio.gather(*(active(poller2, 1, sid) for sid in range(200, 210)))
@@ -91,7 +130,7 @@ async def test_ten_waiters_on_one_instance_cost_what_one_costs(
     assert alone == 6  # t = 0, 2, 5, 9.5, 16.25, 26.375
 
 
-async def test_instances_are_polled_independently(fake: FakeInstances, poller: Poller) -> None:
+async def test_instances_are_polled_independently(fake: FakeInstances, poller: Snapshots) -> None:
     for iid in (1, 2, 3):
         for sid in range(3):
             fake.add(iid, iid * 10 + sid, ready_at=20.0)
@@ -102,7 +141,7 @@ async def test_instances_are_polled_independently(fake: FakeInstances, poller: P
 
 
 async def test_a_newcomer_is_checked_at_once_then_joins_the_schedule(
-    fake: FakeInstances, poller: Poller, clock: VirtualClock
+    fake: FakeInstances, poller: Snapshots, clock: VirtualClock
 ) -> None:
     fake.add(1, 100, ready_at=1000.0)
     fake.add(1, 101, ready_at=0.0)
@@ -119,7 +158,7 @@ async def test_a_newcomer_is_checked_at_once_then_joins_the_schedule(
 
 
 async def test_a_newcomer_rides_a_listing_already_in_flight(
-    fake: FakeInstances, poller: Poller
+    fake: FakeInstances, poller: Snapshots
 ) -> None:
     fake.add(1, 100, ready_at=0.0)
     fake.add(1, 101, ready_at=0.0)
@@ -136,7 +175,7 @@ async def test_a_newcomer_rides_a_listing_already_in_flight(
 
 
 async def test_a_cancelled_waiter_leaves_without_disturbing_the_others(
-    fake: FakeInstances, poller: Poller, clock: VirtualClock
+    fake: FakeInstances, poller: Snapshots, clock: VirtualClock
 ) -> None:
     fake.add(1, 100, ready_at=20.0)
     fake.add(1, 101, ready_at=20.0)
@@ -151,7 +190,7 @@ async def test_a_cancelled_waiter_leaves_without_disturbing_the_others(
 
 
 async def test_when_nobody_waits_nothing_polls(
-    fake: FakeInstances, poller: Poller, clock: VirtualClock
+    fake: FakeInstances, poller: Snapshots, clock: VirtualClock
 ) -> None:
     fake.add(1, 100, ready_at=1000.0)
     task = asyncio.create_task(active(poller, 1, 100))
@@ -162,11 +201,11 @@ async def test_when_nobody_waits_nothing_polls(
     calls = fake.calls[1]
     await clock.sleep(600.0)
     assert fake.calls[1] == calls
-    assert poller.watched_instances == 0
+    assert poller.watched == 0
 
 
 async def test_a_failed_listing_fails_that_instances_waiters_only(
-    fake: FakeInstances, poller: Poller, clock: VirtualClock
+    fake: FakeInstances, poller: Snapshots, clock: VirtualClock
 ) -> None:
     fake.add(1, 100, ready_at=50.0)
     fake.add(2, 200, ready_at=5.0)
@@ -178,17 +217,17 @@ async def test_a_failed_listing_fails_that_instances_waiters_only(
 
     async def broken(instance_id: int) -> list[z.Snapshot]:
         if instance_id == 1:
-            raise z.TransportError("down", status=503)
+            raise z.NotFoundError("gone", type="missed", object="elid")
         return await original(instance_id)
 
-    poller._list = broken
-    with pytest.raises(z.TransportError):
+    fake.list = broken  # type: ignore[method-assign]
+    with pytest.raises(z.NotFoundError):
         await doomed
     assert (await fine).id == 200
 
 
 async def test_each_waiter_keeps_its_own_deadline_with_a_final_check(
-    fake: FakeInstances, poller: Poller, clock: VirtualClock
+    fake: FakeInstances, poller: Snapshots, clock: VirtualClock
 ) -> None:
     fake.add(1, 100, ready_at=1000.0)
     fake.add(1, 101, ready_at=1000.0)
@@ -205,11 +244,11 @@ async def test_each_waiter_keeps_its_own_deadline_with_a_final_check(
 
 
 async def test_wait_deleted_through_the_poller(
-    fake: FakeInstances, poller: Poller, clock: VirtualClock
+    fake: FakeInstances, poller: Snapshots, clock: VirtualClock
 ) -> None:
     fake.add(1, 100, ready_at=0.0)
     waiting = asyncio.create_task(
-        poller.wait(1, 100, timeout=60.0, judge=_judge_deleted, goal="deleted")
+        poller.wait(1, 100, timeout=60.0, judge=judge_deleted, goal="deleted")
     )
     await clock.sleep(4.0)
     assert not waiting.done()
@@ -218,7 +257,7 @@ async def test_wait_deleted_through_the_poller(
 
 
 async def test_close_fails_every_waiter_with_a_zomro_error(
-    fake: FakeInstances, poller: Poller, clock: VirtualClock
+    fake: FakeInstances, poller: Snapshots, clock: VirtualClock
 ) -> None:
     fake.add(1, 100, ready_at=1000.0)
     task = asyncio.create_task(active(poller, 1, 100))
@@ -226,11 +265,11 @@ async def test_close_fails_every_waiter_with_a_zomro_error(
     await poller.close()
     with pytest.raises(z.ZomroError, match="closed"):
         await task
-    assert poller.watched_instances == 0
+    assert poller.watched == 0
 
 
 async def test_absence_in_a_listing_older_than_the_waiter_is_not_proof(
-    fake: FakeInstances, poller: Poller
+    fake: FakeInstances, poller: Snapshots
 ) -> None:
     # A listing that started before the snapshot existed must not fail its waiter.
     fake.add(1, 100, ready_at=0.0)
@@ -248,7 +287,7 @@ async def test_absence_in_a_listing_older_than_the_waiter_is_not_proof(
 
 
 async def test_a_broken_update_hook_breaks_nobody(
-    fake: FakeInstances, poller: Poller, caplog: pytest.LogCaptureFixture
+    fake: FakeInstances, poller: Snapshots, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.add(1, 100, ready_at=10.0)
     fake.add(1, 101, ready_at=10.0)
@@ -256,14 +295,54 @@ async def test_a_broken_update_hook_breaks_nobody(
     def broken(snapshot: z.Snapshot) -> None:
         raise RuntimeError("hook bug")
 
-    hooked = poller.wait(
-        1,
-        100,
-        timeout=60.0,
-        judge=functools.partial(_judge_active, 1, 100),
-        goal="Active",
-        on_update=broken,
-    )
+    hooked = poller.wait(1, 100, timeout=60.0, on_update=broken)
     results = await asyncio.gather(hooked, active(poller, 1, 101))
     assert [r.id for r in results] == [100, 101]
     assert "on_update callback failed" in caplog.text
+
+
+async def test_each_waiter_gets_its_own_exception_object(
+    fake: FakeInstances, poller: Snapshots
+) -> None:
+    fake.add(1, 100, ready_at=50.0)
+    fake.add(1, 101, ready_at=50.0)
+
+    async def gone(instance_id: int) -> list[z.Snapshot]:
+        raise z.NotFoundError("no such instance", type="missed", object="elid")
+
+    fake.list = gone  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        active(poller, 1, 100), active(poller, 1, 101), return_exceptions=True
+    )
+    assert all(isinstance(r, z.NotFoundError) for r in results)
+    assert results[0] is not results[1]
+
+
+def test_the_poller_never_keeps_a_keyboard_interrupt() -> None:
+    clock = VirtualClock()
+    fake = FakeInstances(clock)
+    fake.add(1, 100, ready_at=50.0)
+
+    async def interrupted(instance_id: int) -> list[z.Snapshot]:
+        raise KeyboardInterrupt
+
+    fake.list = interrupted  # type: ignore[method-assign]
+
+    async def main() -> None:
+        await active(Snapshots(fake, clock), 1, 100)
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(main())  # out of the loop, once, not swallowed into a wait
+
+
+async def test_aclose_awaits_the_loops_it_cancelled(
+    fake: FakeInstances, poller: Snapshots, clock: VirtualClock
+) -> None:
+    fake.add(1, 100, ready_at=50.0)
+    waiting = asyncio.create_task(active(poller, 1, 100))
+    await clock.sleep(1.0)
+    waiting.cancel()  # the last waiter leaves: its loop is cancelled, not awaited
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    await poller.close()
+    assert pending_sdk_tasks() == []

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from zomro_async._document import error_from, parse_body
+from zomro_async._core._document import error_from, parse_body
+from zomro_async._core._redact import Secrets, redact_fields
 from zomro_async._exceptions import (
     ApiError,
     AuthError,
@@ -15,7 +16,6 @@ from zomro_async._exceptions import (
     TransportError,
     ZomroError,
 )
-from zomro_async._session import redact_fields, scrub
 
 TOKEN = "5acd1215da7a09eaae215987"
 PASSWORD = "hunter2-Secret!"
@@ -84,6 +84,10 @@ def test_redact_fields_leaves_no_secret_and_does_not_mutate(fields: dict[str, st
 
 
 # --------------------------------------------------------------------------- scrub
+
+
+def scrub(error: ZomroError, secrets: set[str]) -> ZomroError:
+    return Secrets(secrets).scrub_error(error)
 
 
 def _leaky_api_error() -> ApiError:

@@ -15,6 +15,7 @@ import tenacity
 
 import zomro_async
 from tests.conftest import SteppingClock
+from zomro_async._core._retry import NO_RETRY, RetryPolicy, call_with_retries, is_retryable
 from zomro_async._exceptions import (
     ApiError,
     AuthError,
@@ -24,7 +25,6 @@ from zomro_async._exceptions import (
     ResponseError,
     TransportError,
 )
-from zomro_async._retry import NO_RETRY, RetryPolicy, call_with_retries, is_retryable
 
 FakeClock = partial(SteppingClock, start=100.0)
 

@@ -13,6 +13,7 @@ from aioresponses import CallbackResult, aioresponses
 
 import zomro_async as z
 from tests.conftest import PASSWORD, TOKEN, URL, FakeApi, doc, error, listing, row
+from zomro_async.testing import VirtualClock
 
 LOGIN = doc(auth={"$id": "sid-first-0001"})
 RELOGIN = doc(auth={"$id": "sid-second-0002"})
@@ -76,9 +77,9 @@ async def test_access_error_surviving_two_relogins_is_an_auth_error(
     with pytest.raises(z.AuthError) as caught:
         await login_client.snapshots.list(1)
     assert caught.value.type == "access"
-    # A fresh session can be dropped before use too: the refusal is final only
-    # after two logins of the call's own, never an endless loop.
-    assert api.funcs() == ["auth", "instances.snapshots"] * 3
+    # docs/authentication.md: one login, then one more when its fresh session is
+    # refused; the same refusal of the second fresh session is final.
+    assert api.funcs() == ["auth", "instances.snapshots"] * 2
 
 
 async def test_a_token_client_raises_auth_error_without_logging_in(
@@ -264,3 +265,76 @@ async def test_a_new_session_dropped_before_use_is_replaced_not_fatal(
         "sid-1", "sid-1", "sid-1", "sid-1", "sid-2", "sid-2", "sid-3",
     ]  # fmt: skip
     assert [f["func"] for f in forms].count("auth") == 3
+
+
+# -- second-order contracts ------------------------------------------------------------
+
+
+async def test_an_access_refusal_under_concurrency_costs_two_logins_in_all(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    # No rights for the call: every fresh session is refused. Twenty callers share
+    # the login and the one re-login that docs/authentication.md promises.
+    api.on("auth", LOGIN, RELOGIN, doc(auth={"$id": "sid-never-0003"}))
+    api.on("instances.snapshots", EXPIRED)
+    results = await asyncio.gather(
+        *(login_client.snapshots.list(1) for _ in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(r, z.AuthError) for r in results)
+    assert api.funcs().count("auth") == 2
+
+
+async def test_secrets_are_scrubbed_in_every_spelling_the_client_sent(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    password = "P@ss w0rd!&é"
+    # A server that quotes the form back, as it was posted and as a panel would.
+    echo = "auth=sid-first-0001&password=P%40ss+w0rd%21%26%C3%A9 (P%40ss%20w0rd%21%26%c3%a9)"
+    api.on("auth", LOGIN)
+    api.on("instances.snapshots", error("value", "elid", f"rejected: {echo}"))
+    async with make_client(username="alice", password=password) as client:
+        with pytest.raises(z.InvalidRequestError) as caught:
+            await client.snapshots.list(1)
+    text = " ".join([str(caught.value), repr(caught.value), caught.value.message])
+    for leaked in ("sid-first-0001", "P%40ss", "w0rd", password):
+        assert leaked not in text
+    assert text.count("***") >= 3
+
+
+async def test_a_login_error_echoing_the_form_leaks_no_password(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    api.on("auth", error("auth", "badpassword", "no such user for username=alice&password=s3cr%2Bt"))
+    async with make_client(username="alice", password="s3cr+t") as client:
+        with pytest.raises(z.AuthError) as caught:
+            await client.snapshots.list(1)
+    assert "s3cr" not in str(caught.value)
+
+
+async def test_a_long_lived_client_keeps_a_bounded_number_of_session_ids(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    for n in range(40):
+        api.on("auth", doc(auth={"$id": f"sid-{n:04d}-abcdef"}))
+        api.on("instances.snapshots", EXPIRED, listing())
+        await login_client.snapshots.list(1)
+        api._script.clear()
+    assert login_client._api.logins == 41
+    assert len(login_client._api._secrets.spellings()) < 8 * 4 + 8
+
+
+async def test_the_rate_limit_never_holds_an_in_flight_slot_while_it_waits(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    clock = VirtualClock(auto_advance=False)
+    api.on("instances.snapshots", listing())
+    async with make_client(max_in_flight=1, max_rate=0.1, clock=clock) as client:
+        await client.snapshots.list(1)  # books the next start 10 s from now
+        waiting = asyncio.create_task(client.snapshots.list(2))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        # It sleeps on the rate with the one slot free for anyone who may go.
+        assert not client._api._loop_state().budget.locked()
+        clock.advance(10.0)
+        assert await waiting == []

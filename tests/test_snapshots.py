@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
 from collections.abc import Callable
 
 import aiohttp
 import pytest
 
 import zomro_async as z
-from tests.conftest import FakeApi, SteppingClock, doc, error, listing, row
+from tests.conftest import FakeApi, doc, error, listing, row
+from zomro_async.testing import VirtualClock
 
 INSTANCE = 5203773
 BUSY = error("exists", "runningoperation", "Another operation is already running")
@@ -188,11 +190,15 @@ async def test_an_ambiguous_create_that_made_nothing_is_tried_again(
     ]
 
 
-async def test_create_gives_up_after_the_retry_budget(api: FakeApi, client: z.ZomroClient) -> None:
+async def test_create_gives_up_after_the_retry_budget(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
     api.on("instances.snapshots", listing())
     api.on("instances.snapshots.edit", (502, "<html>down</html>"))
-    with pytest.raises(z.TransportError):
-        await client.snapshots.create(INSTANCE, "n")
+    # A one-second grace leaves the attempts, not the time, to end the create.
+    async with make_client(request_timeout=1.0) as client:
+        with pytest.raises(z.TransportError):
+            await client.snapshots.create(INSTANCE, "n")
     assert api.funcs().count("instances.snapshots.edit") == client.retry.attempts
 
 
@@ -249,54 +255,62 @@ async def test_a_conflict_past_conflict_timeout_is_raised(
     assert 1 < api.funcs().count("instances.snapshots.edit") < 30
 
 
-async def test_an_accepted_create_that_never_shows_up_is_a_response_error(
+async def test_an_accepted_create_that_never_shows_up_is_an_unknown_outcome(
     api: FakeApi, client: z.ZomroClient
 ) -> None:
     api.on("instances.snapshots", listing())
     api.on("instances.snapshots.edit", doc(ok={}))
-    with pytest.raises(z.ResponseError, match="does not list it"):
+    with pytest.raises(z.OutcomeUnknown, match="does not list it") as caught:
         await client.snapshots.create(INSTANCE, "n")
+    assert caught.value.accepted
+    assert (caught.value.instance_id, caught.value.name) == (INSTANCE, "n")
     assert api.funcs().count("instances.snapshots.edit") == 1
 
 
 # -- waiting -------------------------------------------------------------------------
 
 
+def pauses(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
 async def test_wait_active_polls_with_backoff_until_active(
-    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+    api: FakeApi, client: z.ZomroClient, clock: VirtualClock
 ) -> None:
-    clock = SteppingClock()
+    api.clock = clock
     saving = listing(row(3, "n", "Saving"))
     api._script["instances.snapshots"] = [saving] * 6 + [
         listing(row(3, "n", "Active", image_size="3"))
     ]
-    async with make_client(clock=clock) as client:
-        snap = await client.snapshots.wait_active(INSTANCE, 3, timeout=3600)
+    snap = await client.snapshots.wait_active(INSTANCE, 3, timeout=3600)
     assert snap.status is z.SnapshotStatus.ACTIVE
     assert snap.image_size == 3
-    assert clock.sleeps == pytest.approx([2.0, 3.0, 4.5, 6.75, 10.125, 15.1875])
+    assert pauses(api.times("instances.snapshots")) == pytest.approx(
+        [2.0, 3.0, 4.5, 6.75, 10.125, 15.1875]
+    )
 
 
 async def test_poll_interval_is_capped(
-    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+    api: FakeApi, make_client: Callable[..., z.ZomroClient], clock: VirtualClock
 ) -> None:
-    clock = SteppingClock()
+    api.clock = clock
     api._script["instances.snapshots"] = [listing(row(3))] * 12 + [listing(row(3, "n", "Active"))]
-    async with make_client(clock=clock, poll=z.PollPolicy(maximum=5.0, jitter=0)) as client:
+    async with make_client(poll=z.PollPolicy(maximum=5.0, jitter=0)) as client:
         await client.snapshots.wait_active(INSTANCE, 3)
-    assert max(clock.sleeps) == 5.0
+    assert max(pauses(api.times("instances.snapshots"))) == pytest.approx(5.0)
 
 
 async def test_jitter_stretches_delays_within_bounds(
-    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+    api: FakeApi, make_client: Callable[..., z.ZomroClient], clock: VirtualClock
 ) -> None:
-    clock = SteppingClock()
+    api.clock = clock
     api._script["instances.snapshots"] = [listing(row(3))] * 20 + [listing(row(3, "n", "Active"))]
     policy = z.PollPolicy(initial=2.0, multiplier=1.0, jitter=0.5)
-    async with make_client(clock=clock, poll=policy) as client:
+    async with make_client(poll=policy) as client:
         await client.snapshots.wait_active(INSTANCE, 3)
-    assert all(2.0 <= s <= 3.0 for s in clock.sleeps)
-    assert len(set(clock.sleeps)) > 1
+    waited = pauses(api.times("instances.snapshots"))
+    assert all(2.0 <= s <= 3.0 for s in waited)
+    assert len(set(waited)) > 1
 
 
 @pytest.mark.parametrize("status", ["Killed", "Error", "KILLED", "Deleting"])
@@ -330,20 +344,21 @@ async def test_waiting_for_a_snapshot_never_there_is_not_found(
 
 
 async def test_timeout_raises_wait_timeout_with_the_last_snapshot_after_a_final_check(
-    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+    api: FakeApi, make_client: Callable[..., z.ZomroClient], clock: VirtualClock
 ) -> None:
-    clock = SteppingClock()
+    api.clock = clock
     api.on("instances.snapshots", listing(row(3, "n", "Saving")))
-    async with make_client(clock=clock) as client:
+    async with make_client() as client:
         with pytest.raises(z.WaitTimeout) as caught:
             await client.snapshots.wait_active(INSTANCE, 3, timeout=10.0)
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.last is not None
     assert caught.value.last.status is z.SnapshotStatus.SAVING
-    assert sum(clock.sleeps) == pytest.approx(10.0)
-    # 2 + 3 + 4.5 seconds of backoff, then the last sleep is cut to land on the deadline.
-    assert clock.sleeps == pytest.approx([2.0, 3.0, 4.5, 0.5])
-    assert len(api.forms) == len(clock.sleeps) + 1
+    # The deadline is hard: the wait ends at it, not a listing later.
+    assert clock.monotonic() == pytest.approx(10.0)
+    # 2 + 3 seconds of backoff, then the next pause is cut so that the last
+    # listing starts `final_lead` (1 s) before the deadline.
+    assert api.times("instances.snapshots") == pytest.approx([0.0, 2.0, 5.0, 9.0])
 
 
 async def test_zero_timeout_checks_once(api: FakeApi, client: z.ZomroClient) -> None:
@@ -395,3 +410,68 @@ async def test_cancelling_a_wait_cancels_only_the_wait(api: FakeApi, client: z.Z
     with pytest.raises(asyncio.CancelledError):
         await task
     assert [s.id for s in await client.snapshots.list(INSTANCE)] == [3]
+
+
+# -- second-order contracts of the create path ---------------------------------------
+
+
+async def test_a_create_honours_the_time_bound_of_the_retry_policy(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient], clock: VirtualClock
+) -> None:
+    api.clock = clock
+    api.on("instances.snapshots", listing())
+    api.on("instances.snapshots.edit", (503, "<html>busy</html>"))
+    policy = z.RetryPolicy(attempts=6, initial_wait=0.5, max_wait=8.0, jitter=0.0, give_up_after=2.0)
+    async with make_client(retry=policy) as client:
+        with pytest.raises(z.TransportError):
+            await client.snapshots.create(INSTANCE, "n")
+    # Attempts at 0, 0.5 and 1.5; the next would start at 3.5, past the 2 s bound.
+    assert api.times("instances.snapshots.edit") == pytest.approx([0.0, 0.5, 1.5])
+
+
+async def test_the_confirm_step_polls_on_time_not_on_the_attempt_count(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    api._script["instances.snapshots"] = [listing()] * 4 + [listing(row(9, "n"))]
+    api.on("instances.snapshots.edit", doc(ok={}))
+    async with make_client(retry=z.RetryPolicy(attempts=1)) as client:
+        assert (await client.snapshots.create(INSTANCE, "n")).id == 9
+
+
+async def test_a_refused_connection_is_sent_again_without_a_grace(
+    api: FakeApi, client: z.ZomroClient, clock: VirtualClock
+) -> None:
+    refused = aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("h", 1, False, True, None, None, None),
+        ConnectionRefusedError(111, "refused"),
+    )
+    api.on("instances.snapshots", listing(), listing(), listing(row(4, "n")))
+    api.on("instances.snapshots.edit", refused, doc(ok={}))
+    assert (await client.snapshots.create(INSTANCE, "n")).id == 4
+    assert api.funcs().count("instances.snapshots.edit") == 2
+    assert clock.monotonic() < 2.0  # a backoff, no watch of the listing for the grace
+
+
+async def test_an_accepted_create_whose_confirmation_fails_is_an_unknown_outcome(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    api.on("instances.snapshots", listing(), (502, "<html>down</html>"))
+    api.on("instances.snapshots.edit", doc(ok={}, id="5204299"))
+    async with make_client(retry=z.RetryPolicy(attempts=2, initial_wait=0.1)) as client:
+        with pytest.raises(z.OutcomeUnknown) as caught:
+            await client.snapshots.create(INSTANCE, "nightly")
+        api._script["instances.snapshots"] = [listing(), (502, "<html>down</html>")]
+        job = client.snapshots.create_many([INSTANCE], "nightly")
+        (result,) = await job
+    error = caught.value
+    assert (error.instance_id, error.name, error.resource_id, error.accepted) == (
+        INSTANCE,
+        "nightly",
+        5204299,
+        True,
+    )
+    assert "5204299" in str(error) and "nightly" in str(error)
+    assert isinstance(error.__cause__, z.TransportError)
+    assert not isinstance(error, z.TransportError)  # never read as "nothing was made"
+    assert isinstance(result.error, z.OutcomeUnknown)
+    assert result.snapshot_id == 5204299  # a bulk item keeps every id it knows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 import zomro_async as z
-from zomro_async._transport import Transport
+from zomro_async._core._transport import Transport
 
 
 async def test_certificates_are_verified_by_default() -> None:

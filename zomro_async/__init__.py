@@ -1,23 +1,25 @@
 """zomro-async: an asyncio SDK for snapshots of Zomro Cloud VPS instances."""
 
-from ._bulk import BulkJob, BulkResult, ProgressEvent, ProgressKind, RotationResult
 from ._client import ZomroClient
+from ._core._bulk import BulkJob, BulkResult, ProgressEvent, ProgressKind
+from ._core._poller import PollPolicy
+from ._core._retry import RetryPolicy
+from ._core._rotation import RotationResult
 from ._exceptions import (
     ApiError,
     AuthError,
     ConflictError,
     InvalidRequestError,
     NotFoundError,
+    OutcomeUnknown,
     ResponseError,
     SnapshotFailed,
     TransportError,
     WaitTimeout,
     ZomroError,
 )
-from ._models import Snapshot, SnapshotStatus
-from ._poller import PollPolicy
-from ._retry import RetryPolicy
-from ._snapshots import SnapshotsManager
+from ._snapshots._client import SnapshotsManager
+from ._snapshots._domain import Snapshot, SnapshotStatus
 
 __version__ = "0.1.0"
 
@@ -29,6 +31,7 @@ __all__ = [
     "ConflictError",
     "InvalidRequestError",
     "NotFoundError",
+    "OutcomeUnknown",
     "PollPolicy",
     "ProgressEvent",
     "ProgressKind",

@@ -2,56 +2,23 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
 
+from ._checks import check_base_url, check_credentials, check_positive_seconds, check_timeout
 from ._clock import Clock, SystemClock
-from ._poller import PollPolicy
-from ._retry import RetryPolicy
-from ._session import ApiSession
-from ._snapshots import SnapshotsManager, check_timeout
-from ._transport import Transport
+from ._core._poller import Poller, PollPolicy
+from ._core._retry import RetryPolicy
+from ._core._session import ApiSession
+from ._core._transport import Transport
+from ._snapshots._client import SnapshotsManager
 
 if TYPE_CHECKING:
     import aiohttp  # the caller's session type only: _transport alone uses aiohttp
 
 DEFAULT_BASE_URL = "https://api.zomro.com/"
-_LOOPBACK_NAMES = frozenset({"localhost"})
-
-
-def check_base_url(url: str) -> str:
-    """`url` if it is safe to send credentials to: https, or http on a loopback host only."""
-    if not isinstance(url, str):
-        raise TypeError(f"base_url must be a str, not {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("base_url must not carry credentials; pass token= or username=/password=")
-    if parts.query or parts.fragment:
-        raise ValueError("base_url must not carry a query or a fragment")
-    host = parts.hostname or ""
-    if not host:
-        raise ValueError(f"base_url has no host: {url!r}")
-    if parts.scheme == "https":
-        return url
-    if parts.scheme == "http" and _is_loopback(host):
-        return url
-    raise ValueError(
-        f"refusing {parts.scheme or 'a schemeless'} URL {url!r}: credentials go over https, "
-        "or plain http to a loopback host (127.0.0.1, localhost, ::1) only"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class ZomroClient:
@@ -98,7 +65,7 @@ class ZomroClient:
         verify_tls: bool = True,
         clock: Clock | None = None,
     ) -> None:
-        _check_credentials(token, username, password)
+        check_credentials(token, username, password)
         self.base_url = check_base_url(base_url)
         self.clock: Clock = clock or SystemClock()
         self.retry = retry or RetryPolicy()
@@ -106,7 +73,7 @@ class ZomroClient:
         self._transport = Transport(
             self.base_url,
             session=session,
-            timeout=_positive(check_timeout(request_timeout), "request_timeout"),
+            timeout=check_positive_seconds(request_timeout, "request_timeout"),
             verify_tls=verify_tls,
         )
         self._api = ApiSession(
@@ -119,8 +86,11 @@ class ZomroClient:
             max_in_flight=max_in_flight,
             max_rate=max_rate,
         )
+        # One poller serves the waits of every resource; the client closes it.
+        self._poller = Poller(clock=self.clock, poll=self.poll)
         self.snapshots = SnapshotsManager(
             self._api,
+            poller=self._poller,
             clock=self.clock,
             poll=self.poll,
             retry=self.retry,
@@ -180,28 +150,13 @@ class ZomroClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop polling and close the HTTP session the client made (never one passed in).
+        """Stop polling, end the calls in flight and close the HTTP session the
+        client made (never one passed in).
 
-        Waits still pending fail with `ZomroError`. The client may be used again
-        afterwards: it opens a new session on the next call.
+        Waits still pending and calls still in flight fail with `ZomroError` (a
+        call whose answer had arrived returns it); no request leaves after this
+        returns. The client may be used again afterwards, also from another
+        event loop: it opens a new session on the next call.
         """
-        await self.snapshots.poller.close()
-        await self._transport.aclose()
-
-
-def _positive(seconds: float, name: str) -> float:
-    if seconds <= 0:  # aiohttp reads 0 as "no timeout at all"
-        raise ValueError(f"{name} must be more than 0 seconds")
-    return seconds
-
-
-def _check_credentials(token: str | None, username: str | None, password: str | None) -> None:
-    for name, value in (("token", token), ("username", username), ("password", password)):
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"{name} must be a str")
-        if value is not None and not value:
-            raise ValueError(f"{name} must not be empty")
-    if token is not None and (username is not None or password is not None):
-        raise ValueError("pass either token= or username= and password=, not both")
-    if token is None and (username is None or password is None):
-        raise ValueError("pass token=, or both username= and password=")
+        await self._poller.close()
+        await self._api.aclose()

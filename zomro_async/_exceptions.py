@@ -7,6 +7,7 @@
     │   ├── ConflictError        another operation is running on that object
     │   └── InvalidRequestError  a missing, bad or duplicate value (`missed`, `value`, `exists`)
     ├── TransportError           the network failed, timed out, or answered with no usable document
+    ├── OutcomeUnknown           a create may have acted, and the client could not tell if it did
     ├── ResponseError            a document came back that could not be turned into a model
     ├── SnapshotFailed           an awaited snapshot reached a failed state, or vanished
     └── WaitTimeout              a wait reached its deadline (also a built-in `TimeoutError`)
@@ -18,10 +19,12 @@ never by its (localised) message.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from ._models import Snapshot
+    from ._snapshots._domain import Snapshot
+
+E = TypeVar("E", bound=BaseException)
 
 
 class ZomroError(Exception):
@@ -80,7 +83,10 @@ class TransportError(ZomroError):
     that is not a BILLmanager JSON document (an HTML page, XML, truncated JSON).
 
     `status` is the HTTP status when one arrived; `body_excerpt` the start of the
-    body; `retry_after` the seconds a `Retry-After` header asked for.
+    body; `retry_after` the seconds a `Retry-After` header asked for (given in
+    seconds or as an HTTP-date). `reached_server` is False only when no
+    connection was ever opened (refused, unreachable, a failed TLS handshake):
+    then the request certainly had no effect.
     """
 
     def __init__(
@@ -90,10 +96,12 @@ class TransportError(ZomroError):
         status: int | None = None,
         body_excerpt: str = "",
         retry_after: float | None = None,
+        reached_server: bool = True,
     ) -> None:
         self.status = status
         self.body_excerpt = body_excerpt
         self.retry_after = retry_after
+        self.reached_server = reached_server
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -103,6 +111,33 @@ class TransportError(ZomroError):
         if self.body_excerpt:
             text += f": {self.body_excerpt!r}"
         return text
+
+
+class OutcomeUnknown(ZomroError):
+    """A create may have acted, and the client could not find out whether it did.
+
+    Raised instead of retrying blindly (which could make a duplicate).
+    `instance_id` and `name` say what was being created; `resource_id` is the
+    new object's id when the answer carried one (`doc.id`), else None;
+    `accepted` is True when the API answered the create with success and only
+    the listing that confirms it failed. The cause (`__cause__`) is the last
+    error seen. List the instance before creating the same thing again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        instance_id: int,
+        name: str,
+        resource_id: int | None = None,
+        accepted: bool = False,
+    ) -> None:
+        self.instance_id = instance_id
+        self.name = name
+        self.resource_id = resource_id
+        self.accepted = accepted
+        super().__init__(message)
 
 
 class ResponseError(ZomroError):
@@ -126,8 +161,27 @@ class SnapshotFailed(ZomroError):
 
 
 class WaitTimeout(ZomroError, TimeoutError):
-    """A wait reached its deadline; `last` is the last snapshot seen (None if never seen)."""
+    """A wait reached its deadline; `last` is the last snapshot seen (None if never seen).
+
+    When the deadline passed while the API could not be reached, `__cause__` is
+    the last error the polling met.
+    """
 
     def __init__(self, message: str, *, last: Snapshot | None) -> None:
         self.last = last
         super().__init__(message)
+
+
+def fresh_copy(error: E) -> E:
+    """A copy of `error` for one more task to raise.
+
+    Raising one exception object in several tasks grows one traceback across all
+    of them, and a handler that changes it changes it for everyone.
+    """
+    copy = type(error).__new__(type(error), *error.args)
+    copy.__dict__.update(error.__dict__)
+    copy.__cause__ = error.__cause__
+    copy.__suppress_context__ = error.__suppress_context__
+    if "__notes__" in error.__dict__:
+        copy.__notes__ = list(error.__notes__)  # its own list, not a shared one
+    return copy

@@ -72,7 +72,9 @@ def test_ctrl_c_during_create_reports_what_was_created(
     assert "Traceback" not in result.output
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     created = [(e.instance_id, e.snapshot_id) for e in seen if e.kind is Kind.CREATED]
-    assert len(created) == 2
+    # Interrupted at the second: a create whose answer came in the same loop step
+    # may still be told, and then it is reported like the others.
+    assert len(created) >= 2
     assert not [e for e in seen if e.kind is Kind.ACTIVE]  # stopped part-way
     out = result.stdout[result.stdout.index("interrupted") :]
     assert out.startswith("interrupted: the job was cancelled\ncreated before the interruption:\n")

@@ -198,7 +198,7 @@ async def test_cancelling_a_bulk_job_leaves_nothing_pending_and_the_client_usabl
     for _ in range(5):
         await asyncio.sleep(0)
     assert pending_sdk_tasks() == []
-    assert client.snapshots.poller.watched_instances == 0
+    assert client.snapshots.poller.watched == 0
     assert await client.snapshots.list(ids[0])  # the session is intact
 
 

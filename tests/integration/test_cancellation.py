@@ -86,7 +86,7 @@ async def test_cancel_at_every_point_leaves_the_client_usable(
         for _ in range(3):
             await asyncio.sleep(0)
         assert pending_sdk_tasks() == [], f"pending after cancelling at turn {turns}"
-        assert client.snapshots.poller.watched_instances == 0
+        assert client.snapshots.poller.watched == 0
         # The client works, and an instance touched by the cancelled call is free.
         instance_id = fresh_instance(emulator)
         snapshot = await client.snapshots.create(instance_id, "after")

@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 import zomro_async as z
-from zomro_async._bulk import rotation_victims
+from zomro_async._core._rotation import rotation_victims
 from zomro_async.testing import ZomroEmulator
 
 from ._support import Connect, StartEmulator

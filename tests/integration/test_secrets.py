@@ -52,8 +52,8 @@ async def test_a_full_run_leaks_no_secret(
     texts.append(caplog.text)
     texts += [repr(record.args) for record in caplog.records]
 
-    secrets = {PASSWORD, PASSWORD + "-wrong", emulator.token, *client._api._secrets}
-    secrets |= token_client._api._secrets
+    secrets = {PASSWORD, PASSWORD + "-wrong", emulator.token, *client._api._secrets.spellings()}
+    secrets |= token_client._api._secrets.spellings()
     assert len(secrets) >= 4  # the password(s), the token, and the sessions the client held
     everything = "\n".join(texts)
     for secret in secrets:

@@ -66,9 +66,10 @@ async def test_wait_times_out_with_last_seen(
 async def test_last_check_lands_at_the_deadline(
     start_emulator: StartEmulator, connect: Connect, zomro_clock: VirtualClock
 ) -> None:
-    # Polls at 0, 2, 5, 9.5 see Saving; the next would be at 16.25, past the deadline:
-    # the wait checks once more exactly at the deadline, when the snapshot is Active.
-    emulator = await start_emulator(time_to_active=9.6)
+    # Polls at 0, 2, 5 see Saving; the next would be at 9.5, past the last
+    # check, which starts `final_lead` (1 s) before the deadline: at 8.7, when
+    # the snapshot is Active.
+    emulator = await start_emulator(time_to_active=8.6)
     emulator.add_instance(VM)
     client = connect(emulator)
     snap = await client.snapshots.create(VM, "just-in-time")
@@ -77,7 +78,7 @@ async def test_last_check_lands_at_the_deadline(
     active = await snap.wait_active(timeout=9.7)
 
     assert active.status is S.ACTIVE
-    assert zomro_clock.monotonic() - started == pytest.approx(9.7, abs=0.01)
+    assert zomro_clock.monotonic() - started == pytest.approx(8.7, abs=0.01)
 
 
 async def test_wait_deleted_times_out_with_last_seen(

@@ -25,7 +25,7 @@ async def test_aclose_leaves_no_poller_task_pending(own_session):
             client = emu.client(**kwargs)
             waiter = asyncio.create_task(client.snapshots.wait_active(1, int(sid), timeout=500))
             await _settle()  # first poll done, the poller loop now pauses
-            assert client.snapshots.poller.watched_instances == 1
+            assert client.snapshots.poller.watched == 1
             await client.aclose()
             # The client's own poller loop must be gone once aclose() returned.
             left = [t for t in pending_sdk_tasks() if "Poller._run" in repr(t)]

@@ -25,7 +25,8 @@ from rich.table import Table
 from rich.text import Text
 
 import zomro_async as z
-from zomro_async._client import DEFAULT_BASE_URL, check_base_url
+from zomro_async._checks import check_base_url
+from zomro_async._client import DEFAULT_BASE_URL
 
 from . import _progress, _sandbox
 from ._progress import Key, ProgressView, Tracker

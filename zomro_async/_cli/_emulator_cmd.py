@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from zomro_async._client import _is_loopback
+from zomro_async._checks import is_loopback
 from zomro_async.testing import EmulatorConfig, ZomroEmulator
 
 FIRST_INSTANCE = 5_203_701
@@ -111,13 +111,13 @@ def emulator(
     allow_remote: bool,
 ) -> None:
     """Serve an emulator of Zomro's snapshot API, to try the SDK or curl on."""
-    if not allow_remote and not _is_loopback(host):
+    if not allow_remote and not is_loopback(host):
         raise click.BadParameter(
             f"{host} is not a loopback address, and the emulator's password is public; "
             "pass --allow-remote to listen there anyway",
             param_hint="--host",
         )
-    if not _is_loopback(host):
+    if not is_loopback(host):
         click.echo(f"warning: anyone who can reach {host} can use the emulator", err=True)
     try:
         asyncio.run(

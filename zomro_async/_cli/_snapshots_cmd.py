@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import click
 
@@ -246,6 +247,10 @@ async def _wait(
     run: Run, instance: int, snapshot_ids: tuple[int, ...], deleted: bool, timeout: float
 ) -> Outcome:
     ids = usage(lambda: _unique(snapshot_ids))
+    # Waits ride out an outage until their deadline; an API that cannot be reached
+    # at all when the command starts is told at once instead.
+    with contextlib.suppress(z.NotFoundError, z.InvalidRequestError):
+        await run.client.snapshots.list(instance)
     goal = Kind.DELETED if deleted else Kind.ACTIVE
     view = run.progress([(instance, i) for i in ids], finish={goal}, title="waiting")
 

@@ -9,8 +9,8 @@ from typing import TypeVar
 import attrs
 import tenacity
 
-from ._clock import Clock
-from ._exceptions import TransportError
+from .._clock import Clock
+from .._exceptions import TransportError
 
 T = TypeVar("T")
 
@@ -33,7 +33,7 @@ class RetryPolicy:
     max_wait: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
     jitter: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     max_retry_after: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
-    give_up_after: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
+    give_up_after: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
 
     def wait_before(self, attempt: int, error: BaseException | None) -> float:
         """Seconds to wait after a failed attempt.
@@ -71,6 +71,23 @@ def is_retryable(error: BaseException) -> bool:
         or status in _RETRYABLE_STATUSES
         or 500 <= status < 600
     )
+
+
+# Statuses with which a server says it did not take the request on at all.
+_REFUSED_UNSEEN = frozenset({408, 425, 429})
+
+
+def may_have_acted(error: BaseException) -> bool:
+    """Whether the request that failed with `error` may still have been carried out.
+
+    False for what certainly had no effect: a connection never opened, and a
+    server's "too early", "timed out waiting for the request" or "slow down";
+    True for every other transport failure (no answer, a proxy's 502 or 504, a
+    5xx, a body that could not be read).
+    """
+    if not isinstance(error, TransportError):
+        return False
+    return error.reached_server and error.status not in _REFUSED_UNSEEN
 
 
 async def call_with_retries(

@@ -6,78 +6,37 @@ import asyncio
 import builtins
 import contextlib
 import datetime
-import functools
-import math
-import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterable
 
-from . import _document
-from ._bulk import (
-    BulkJob,
-    BulkResult,
-    OnProgress,
-    RotationResult,
-    create_job,
-    delete_job,
-    render_names,
-    rotate_job,
+from .._checks import (
+    check_callback,
+    check_concurrency,
+    check_id,
+    check_name,
+    check_timeout,
     unique,
 )
-from ._clock import Clock
-from ._converter import snapshot_from_row
-from ._exceptions import (
-    ConflictError,
-    NotFoundError,
-    ResponseError,
-    SnapshotFailed,
-    TransportError,
-    WaitTimeout,
+from .._clock import Clock
+from .._core._bulk import BulkJob, BulkResult, OnProgress, create_job, delete_job, render_names
+from .._core._converter import snapshot_from_row
+from .._core._poller import (
+    Listing,
+    Poller,
+    PollPolicy,
+    judge_active,
+    judge_deleted,
+    judge_settled,
 )
-from ._models import Snapshot, SnapshotStatus
-from ._poller import Poller, PollPolicy
-from ._retry import RetryPolicy, is_retryable
-from ._session import ApiSession
+from .._core._reconcile import Reconciler
+from .._core._retry import RetryPolicy
+from .._core._rotation import RotationResult, rotate_job
+from .._core._session import ApiSession
+from .._exceptions import NotFoundError, WaitTimeout
+from ._domain import Snapshot
 
-MAX_NAME_LENGTH = 255
-_MAX_ID = 2**63 - 1
-# Listing a paged instance again when its pages disagreed (rows moved meanwhile).
-_MAX_RELISTS = 3
-
-
-def check_id(value: object, what: str) -> int:
-    """`value` as an API id: a positive int (a bool is not one).
-
-    Raises `TypeError` or `ValueError` otherwise.
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
-    if not 0 < value <= _MAX_ID:
-        raise ValueError(f"{what} must be a positive integer, got {value}")
-    return value
-
-
-def check_name(value: object) -> str:
-    """`value` as a snapshot name: non-empty, at most 255 characters, no control characters."""
-    if not isinstance(value, str):
-        raise TypeError(f"a snapshot name must be a str, not {type(value).__name__}")
-    if not value.strip():
-        raise ValueError("a snapshot name must not be empty")
-    if len(value) > MAX_NAME_LENGTH:
-        raise ValueError(
-            f"a snapshot name is at most {MAX_NAME_LENGTH} characters, got {len(value)}"
-        )
-    if any(unicodedata.category(ch) in {"Cc", "Cs"} for ch in value):
-        raise ValueError("a snapshot name must not contain control characters")
-    return value
-
-
-def check_timeout(value: object) -> float:
-    """`value` as seconds to wait: a finite number, zero or more."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"timeout must be a finite number of seconds >= 0, got {value}")
-    return float(value)
+_LIST = "instances.snapshots"
+_CREATE = "instances.snapshots.edit"
+_DELETE = "image.delete"
 
 
 def _not_listed(instance_id: int, snapshot_id: int) -> NotFoundError:
@@ -85,46 +44,8 @@ def _not_listed(instance_id: int, snapshot_id: int) -> NotFoundError:
         f"instance {instance_id} has no snapshot {snapshot_id}",
         type="missed",
         object="elid",
-        func="instances.snapshots",
+        func=_LIST,
     )
-
-
-def _judge_active(
-    instance_id: int, snapshot_id: int, current: Snapshot | None, last: Snapshot | None
-) -> tuple[bool, Snapshot | None]:
-    if current is None:
-        if last is None:
-            raise _not_listed(instance_id, snapshot_id)
-        raise SnapshotFailed(
-            f"snapshot {snapshot_id} of instance {instance_id} disappeared while awaited",
-            snapshot=last,
-        )
-    if current.status is SnapshotStatus.ACTIVE:
-        return True, current
-    if current.status.failed or current.status.being_deleted:
-        raise SnapshotFailed(
-            f"snapshot {current.id} of instance {current.instance_id} is "
-            f"{current.status_text or current.status.value}",
-            snapshot=current,
-        )
-    return False, None
-
-
-def _judge_settled(current: Snapshot | None, last: Snapshot | None) -> tuple[bool, None]:
-    return current is None or not current.status.in_progress, None
-
-
-def _judge_deleted(current: Snapshot | None, last: Snapshot | None) -> tuple[bool, None]:
-    return current is None, None
-
-
-def _grace_for(error: TransportError, grace: float) -> float:
-    """How long an ambiguous create may still land on the server: no time when the
-    server answered in full (a 2xx with a bad body, a 4xx, a 503 refusal), else `grace`.
-    """
-    if error.status is None or error.status in (502, 504):
-        return grace  # no answer, or a proxy gave up on a server that may still be working
-    return 0.0
 
 
 class SnapshotsManager:
@@ -138,6 +59,7 @@ class SnapshotsManager:
         self,
         api: ApiSession,
         *,
+        poller: Poller,
         clock: Clock,
         poll: PollPolicy,
         retry: RetryPolicy,
@@ -152,7 +74,7 @@ class SnapshotsManager:
         self._conflict_timeout = conflict_timeout
         self._locks: dict[int, asyncio.Lock] = {}
         self._lock_users: dict[int, int] = {}
-        self.poller = Poller(self.list, clock=clock, poll=poll)
+        self.poller = poller
 
     def __repr__(self) -> str:
         return f"SnapshotsManager({self._api!r})"
@@ -186,30 +108,11 @@ class SnapshotsManager:
             TypeError, ValueError: `instance_id` is not a positive int (nothing is sent).
         """
         instance_id = check_id(instance_id, "instance_id")
-        rows = await self._listed_rows(instance_id)
+        rows = await self._api.list_rows(_LIST, {"elid": str(instance_id)})
         return [snapshot_from_row(row, instance_id, self) for row in rows]
 
-    async def _listed_rows(self, instance_id: int) -> builtins.list[_document.Row]:
-        # The server may page the listing at a size it remembers for the user;
-        # follow the pages rather than send p_cnt, which would change that setting.
-        fields = {"elid": str(instance_id)}
-        seen: dict[str | None, _document.Row] = {}
-        for _ in range(_MAX_RELISTS):
-            doc = await self._api.call("instances.snapshots", fields)
-            total = _document.listed_total(doc)
-            rows = {row.get("id"): row for row in _document.rows(doc)}
-            pages = _document.page_count(doc)
-            steady = True
-            for page in range(2, pages + 1):
-                more = await self._api.call("instances.snapshots", {**fields, "p_num": str(page)})
-                steady &= _document.listed_total(more) == total
-                rows.update((row.get("id"), row) for row in _document.rows(more))
-            if pages == 1 or (steady and len(rows) == total):
-                return list(rows.values())
-            # Rows moved between pages (a delete finished meanwhile): list again,
-            # keeping what was seen, so that a row that moved is never taken as gone.
-            seen = {**seen, **rows}
-        return list(seen.values())
+    def _listing(self, instance_id: int) -> Listing[Snapshot]:
+        return Listing(_LIST, instance_id, lambda: self.list(instance_id), what="snapshot")
 
     async def get(self, instance_id: int, snapshot_id: int) -> Snapshot:
         """One snapshot of an instance, as listed now.
@@ -266,122 +169,43 @@ class SnapshotsManager:
             before = await self.list(instance_id)
             busy = [s for s in before if s.status.in_progress]
             if busy:
-                await self._settle(busy, deadline - self._clock.monotonic())
+                await self._settle(instance_id, busy, deadline - self._clock.monotonic())
                 before = await self.list(instance_id)
-            return await self._create(instance_id, name, {s.id for s in before}, deadline)
+            return await Reconciler(
+                self._api,
+                func=_CREATE,
+                fields={"plid": str(instance_id), "name": name, "sok": "ok"},
+                list_children=lambda: self.list(instance_id),
+                parent_id=instance_id,
+                name=name,
+                before={s.id for s in before},
+                what="snapshot",
+                clock=self._clock,
+                retry=self._retry,
+                poll=self._poll,
+                grace=self._grace,
+                conflict_deadline=deadline,
+            ).run()
 
-    async def _settle(self, busy: builtins.list[Snapshot], timeout: float) -> None:
+    async def _settle(
+        self, instance_id: int, busy: builtins.list[Snapshot], timeout: float
+    ) -> None:
         # Queue behind snapshots still being taken rather than provoke a conflict;
         # a wait that runs out only means the create meets the conflict path.
+        listing = self._listing(instance_id)
         with contextlib.suppress(WaitTimeout):
             await asyncio.gather(
                 *(
                     self.poller.wait(
-                        s.instance_id,
+                        listing,
                         s.id,
                         timeout=max(0.0, timeout),
-                        judge=_judge_settled,
+                        judge=judge_settled,
                         goal="settled",
                     )
                     for s in busy
                 )
             )
-
-    async def _create(
-        self, instance_id: int, name: str, before: set[int], conflict_deadline: float
-    ) -> Snapshot:
-        fields = {"plid": str(instance_id), "name": name, "sok": "ok"}
-        conflicts = failures = 0
-        while True:
-            try:
-                doc = await self._api.call("instances.snapshots.edit", fields, retry=False)
-            except ConflictError:
-                # The operation in the way may be our own earlier request that the
-                # server held and ran late: if so, that snapshot is the result.
-                made = await self._made_since(instance_id, name, before)
-                if made is not None:
-                    return made
-                remaining = conflict_deadline - self._clock.monotonic()
-                if remaining <= 0:
-                    raise
-                await self._clock.sleep(min(self._poll.delay(conflicts), remaining))
-                conflicts += 1
-                continue
-            except TransportError as exc:
-                # The request may have reached the server: look before trying again.
-                made, checked = await self._look_for(
-                    instance_id, name, before, _grace_for(exc, self._grace)
-                )
-                if made is not None:
-                    return made
-                if not checked:
-                    # Sending again unseen could duplicate: say the outcome is unknown.
-                    raise TransportError(
-                        f"could not tell whether the snapshot {name!r} of instance "
-                        f"{instance_id} was made: the API stopped answering; list the "
-                        "instance before creating it again",
-                        status=exc.status,
-                        body_excerpt=exc.body_excerpt,
-                    ) from exc
-                failures += 1
-                if not is_retryable(exc) or failures >= self._retry.attempts:
-                    raise
-                await self._clock.sleep(self._retry.wait_before(failures, exc))
-                continue
-            return await self._confirm(instance_id, name, before, _document.created_id(doc))
-
-    async def _look_for(
-        self, instance_id: int, name: str, before: set[int], grace: float
-    ) -> tuple[Snapshot | None, bool]:
-        """The snapshot the lost create made, if any, and whether the instance
-        could be listed at all to tell.
-        """
-        # A server still holding an abandoned request may create the snapshot late:
-        # watch the listing for `grace` seconds before a re-send could duplicate it.
-        deadline = self._clock.monotonic() + grace
-        step = 0
-        checked = last_look = False
-        while True:
-            try:
-                made = await self._made_since(instance_id, name, before)
-                checked = True
-            except TransportError:
-                made = None  # not seen yet; a listing that failed proves nothing
-            remaining = deadline - self._clock.monotonic()
-            if made is not None or (remaining <= 0 and checked) or last_look:
-                return made, checked
-            if remaining <= 0:
-                last_look = True  # one more look past the grace: never give up unseen
-                continue
-            await self._clock.sleep(min(self._poll.delay(step), remaining))
-            step += 1
-
-    async def _confirm(
-        self, instance_id: int, name: str, before: set[int], created_id: int | None
-    ) -> Snapshot:
-        # The answer to a create is undocumented: the listing is the proof.
-        for step in range(self._retry.attempts):
-            made = await self._made_since(instance_id, name, before, created_id)
-            if made is not None:
-                return made
-            await self._clock.sleep(self._poll.delay(step))
-        raise ResponseError(
-            f"the API accepted the snapshot {name!r} of instance {instance_id} "
-            "but does not list it",
-            field="elem",
-            value=None,
-        )
-
-    async def _made_since(
-        self, instance_id: int, name: str, before: set[int], created_id: int | None = None
-    ) -> Snapshot | None:
-        """The snapshot named `name` that the instance lists now and did not before."""
-        snapshots = await self.list(instance_id)
-        fresh = [s for s in snapshots if s.id not in before and s.name == name]
-        # doc.id is undocumented: trust it to pick among candidates, not to exclude.
-        by_id = [s for s in fresh if s.id == created_id]
-        candidates = by_id or fresh
-        return max(candidates, key=lambda s: s.id) if candidates else None
 
     async def delete(self, instance_id: int, snapshot_id: int) -> None:
         """Ask the API to delete a snapshot (`image.delete`).
@@ -408,7 +232,8 @@ class SnapshotsManager:
             "sok": "ok",
         }
         async with self._instance_lock(instance_id):
-            await self._api.call("image.delete", fields)
+            # A repeat that finds it gone means the attempt whose answer was lost did it.
+            await self._api.call(_DELETE, fields, done_if_gone=True)
 
     async def wait_active(
         self,
@@ -416,7 +241,7 @@ class SnapshotsManager:
         snapshot_id: int,
         *,
         timeout: float = 3600.0,
-        on_update: Callable[[Snapshot], None] | None = None,
+        on_update: Callable[[Snapshot], object] | None = None,
     ) -> Snapshot:
         """Await a snapshot's `ACTIVE` state, from ids alone (e.g. after a restart).
 
@@ -442,16 +267,15 @@ class SnapshotsManager:
         """
         instance_id = check_id(instance_id, "instance_id")
         snapshot_id = check_id(snapshot_id, "snapshot_id")
-        active = await self.poller.wait(
-            instance_id,
+        listing = self._listing(instance_id)
+        return await self.poller.wait(
+            listing,
             snapshot_id,
             timeout=check_timeout(timeout),
-            judge=functools.partial(_judge_active, instance_id, snapshot_id),
+            judge=judge_active(listing, snapshot_id),
             goal="Active",
-            on_update=on_update,
+            on_update=check_callback(on_update, "on_update"),
         )
-        assert active is not None  # the judge returns a snapshot whenever it is done
-        return active
 
     async def wait_deleted(
         self, instance_id: int, snapshot_id: int, *, timeout: float = 600.0
@@ -470,10 +294,10 @@ class SnapshotsManager:
         instance_id = check_id(instance_id, "instance_id")
         snapshot_id = check_id(snapshot_id, "snapshot_id")
         await self.poller.wait(
-            instance_id,
+            self._listing(instance_id),
             snapshot_id,
             timeout=check_timeout(timeout),
-            judge=_judge_deleted,
+            judge=judge_deleted,
             goal="deleted",
         )
 
@@ -520,8 +344,8 @@ class SnapshotsManager:
             names,
             wait=wait,
             timeout=check_timeout(timeout),
-            concurrency=_check_concurrency(concurrency),
-            on_progress=on_progress,
+            concurrency=check_concurrency(concurrency),
+            on_progress=check_callback(on_progress, "on_progress"),
             stamp=self._clock.time,
         )
 
@@ -565,8 +389,8 @@ class SnapshotsManager:
             targets,
             wait=wait,
             timeout=check_timeout(timeout),
-            concurrency=_check_concurrency(concurrency),
-            on_progress=on_progress,
+            concurrency=check_concurrency(concurrency),
+            on_progress=check_callback(on_progress, "on_progress"),
             stamp=self._clock.time,
         )
 
@@ -622,17 +446,7 @@ class SnapshotsManager:
             prefix=prefix,
             dry_run=bool(dry_run),
             timeout=check_timeout(timeout),
-            concurrency=_check_concurrency(concurrency),
-            on_progress=on_progress,
+            concurrency=check_concurrency(concurrency),
+            on_progress=check_callback(on_progress, "on_progress"),
             stamp=self._clock.time,
         )
-
-
-def _check_concurrency(value: int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("concurrency must be an int or None")
-    if value < 1:
-        raise ValueError("concurrency must be at least 1")
-    return value

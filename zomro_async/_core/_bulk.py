@@ -1,4 +1,4 @@
-"""Bulk jobs: one snapshot (or delete) per instance, results in input order, progress events."""
+"""Bulk jobs: one create (or delete) per instance, results in input order, progress events."""
 
 from __future__ import annotations
 
@@ -7,16 +7,32 @@ import contextlib
 import datetime
 import enum
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
-from ._exceptions import SnapshotFailed, WaitTimeout
-from ._models import Snapshot
+from .._exceptions import OutcomeUnknown, SnapshotFailed, WaitTimeout
+from .._snapshots._domain import Snapshot
 
-if TYPE_CHECKING:
-    from ._snapshots import SnapshotsManager
+
+class BulkTarget(Protocol):
+    """What a bulk job asks of a resource (`client.snapshots` today)."""
+
+    async def list(self, instance_id: int) -> list[Snapshot]: ...
+    async def create(self, instance_id: int, name: str) -> Snapshot: ...
+    async def delete(self, instance_id: int, snapshot_id: int) -> None: ...
+    async def wait_active(
+        self,
+        instance_id: int,
+        snapshot_id: int,
+        *,
+        timeout: float = ...,
+        on_update: Callable[[Snapshot], object] | None = ...,
+    ) -> Snapshot: ...
+    async def wait_deleted(
+        self, instance_id: int, snapshot_id: int, *, timeout: float = ...
+    ) -> None: ...
 
 
 class ProgressKind(enum.Enum):
@@ -84,7 +100,9 @@ class BulkJob(Generic[R]):
     `async for event in job` for progress events as they happen (then await it).
 
     The job starts on the first await or iteration. Cancelling the task that
-    awaits it (or iterates it) cancels every item cleanly.
+    awaits it (or iterates it) cancels every item cleanly. Each `events()`
+    iterator queues the events it has not read yet: a handful per item, so at
+    most a few times the number of items; a job holds nothing once it ended.
     """
 
     def __init__(
@@ -154,13 +172,27 @@ class BulkJob(Generic[R]):
             queue.put_nowait(event)
         if self._on_progress is not None:
             try:
-                self._on_progress(event)
+                result = self._on_progress(event)
             except Exception:
                 # A broken callback must not cost anyone their results.
                 logger.exception("on_progress callback failed on %s", event.kind.value)
+                return
+            if asyncio.iscoroutine(result):
+                result.close()
+                logger.error("on_progress returned a coroutine, which is never awaited")
 
     async def _run(self) -> list[R]:
-        return list(await asyncio.gather(*(self._one(item) for item in self._items)))
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self._one(item)) for item in self._items]
+        try:
+            # gather, not a TaskGroup: a cancel reaches every item at once, in the
+            # same step, so that none gets one more request in.
+            return list(await asyncio.gather(*tasks))
+        finally:
+            # No item outlives the job, however it ends.
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
 
     async def _one(self, item: Callable[[Emit], Awaitable[R]]) -> R:
         async with self._limit if self._limit is not None else contextlib.nullcontext():
@@ -186,19 +218,8 @@ def render_names(
     return names
 
 
-def unique(ids: Iterable[Any], what: str) -> list[Any]:
-    """`ids` as a list, or `ValueError` naming the first duplicate."""
-    seen: set[Any] = set()
-    result = []
-    for value in ids:
-        if value in seen:
-            raise ValueError(f"duplicate {what} {value!r}")
-        seen.add(value)
-        result.append(value)
-    return result
-
-
-def _failed_snapshot(error: BaseException, last: Snapshot | None) -> Snapshot | None:
+def failed_snapshot(error: BaseException, last: Snapshot | None) -> Snapshot | None:
+    """The last state known of an item that ended in `error`."""
     if isinstance(error, SnapshotFailed):
         return error.snapshot
     if isinstance(error, WaitTimeout) and error.last is not None:
@@ -206,7 +227,7 @@ def _failed_snapshot(error: BaseException, last: Snapshot | None) -> Snapshot | 
     return last
 
 
-class _Step:
+class Step:
     """Emits one item's events and remembers the last snapshot seen."""
 
     def __init__(
@@ -243,7 +264,7 @@ class _Step:
         )
 
     async def create(
-        self, manager: SnapshotsManager, name: str, *, wait: bool, timeout: float
+        self, manager: BulkTarget, name: str, *, wait: bool, timeout: float
     ) -> Snapshot:
         """Create the snapshot and, with `wait`, await Active, telling each step."""
         snapshot = await manager.create(self.instance_id, name)
@@ -259,7 +280,10 @@ class _Step:
         return snapshot
 
     def failure(self, error: BaseException) -> BulkResult:
-        snapshot = _failed_snapshot(error, self.last)
+        snapshot = failed_snapshot(error, self.last)
+        if snapshot is None and isinstance(error, OutcomeUnknown):
+            # The create may have acted: keep the id its answer carried, if any.
+            self.snapshot_id = self.snapshot_id or error.resource_id
         self(ProgressKind.FAILED, snapshot, error)
         return BulkResult(
             instance_id=self.instance_id,
@@ -270,7 +294,7 @@ class _Step:
 
 
 def create_job(
-    manager: SnapshotsManager,
+    manager: BulkTarget,
     names: dict[int, str],
     *,
     wait: bool,
@@ -281,7 +305,7 @@ def create_job(
 ) -> BulkJob[BulkResult]:
     def item(instance_id: int, name: str) -> Callable[..., Awaitable[BulkResult]]:
         async def run(emit: Emit) -> BulkResult:
-            step = _Step(instance_id, emit, stamp)
+            step = Step(instance_id, emit, stamp)
             try:
                 snapshot = await step.create(manager, name, wait=wait, timeout=timeout)
             except Exception as exc:  # one item's failure never costs the others
@@ -296,7 +320,7 @@ def create_job(
 
 
 def delete_job(
-    manager: SnapshotsManager,
+    manager: BulkTarget,
     targets: list[tuple[int, int, Snapshot | None]],
     *,
     wait: bool,
@@ -309,7 +333,7 @@ def delete_job(
         instance_id: int, snapshot_id: int, known: Snapshot | None
     ) -> Callable[..., Awaitable[BulkResult]]:
         async def run(emit: Emit) -> BulkResult:
-            step = _Step(instance_id, emit, stamp, snapshot_id)
+            step = Step(instance_id, emit, stamp, snapshot_id)
             step.last = known
             try:
                 await manager.delete(instance_id, snapshot_id)
@@ -324,105 +348,3 @@ def delete_job(
         return run
 
     return BulkJob([item(*t) for t in targets], concurrency=concurrency, on_progress=on_progress)
-
-
-@attrs.frozen(kw_only=True)
-class RotationResult:
-    """The outcome of a rotation on one instance.
-
-    `snapshot` is the new snapshot (None in a dry run or when the create
-    failed); `planned_name` its name; `deleted` the old snapshots deleted (in a
-    dry run: those that would be); `error` what went wrong, None when `ok`.
-    """
-
-    instance_id: int
-    planned_name: str
-    snapshot: Snapshot | None = None
-    deleted: tuple[Snapshot, ...] = ()
-    dry_run: bool = False
-    error: BaseException | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the rotation on this instance succeeded (`error` is None)."""
-        return self.error is None
-
-
-def rotation_victims(
-    snapshots: Sequence[Snapshot], *, prefix: str, keep: int, new_id: int | None
-) -> list[Snapshot]:
-    """Which snapshots a rotation deletes so that `keep` remain, the new one included.
-
-    Only unprotected snapshots whose names start with `prefix` take part; the
-    oldest go first, failed ones before good ones. One already being deleted
-    is no longer kept, so it does not count; one still being taken counts but
-    is never chosen (it may be another run's new snapshot).
-    """
-    rotating = [
-        s
-        for s in snapshots
-        if s.name.startswith(prefix)
-        and not s.protected
-        and s.id != new_id
-        and not s.status.being_deleted
-    ]
-    rotating.sort(key=lambda s: (not s.status.failed, s.created or datetime.date.min, s.id))
-    excess = len(rotating) + 1 - keep
-    deletable = [s for s in rotating if not s.status.in_progress]
-    return deletable[: max(0, excess)]
-
-
-def rotate_job(
-    manager: SnapshotsManager,
-    names: dict[int, str],
-    *,
-    keep: int,
-    prefix: str,
-    dry_run: bool,
-    timeout: float,
-    concurrency: int | None,
-    on_progress: OnProgress | None,
-    stamp: Callable[[], float],
-) -> BulkJob[RotationResult]:
-    def item(instance_id: int, name: str) -> Callable[[Emit], Awaitable[RotationResult]]:
-        async def run(emit: Emit) -> RotationResult:
-            step = _Step(instance_id, emit, stamp)
-            deleted: list[Snapshot] = []
-            new: Snapshot | None = None
-            try:
-                if dry_run:
-                    current = await manager.list(instance_id)
-                    victims = rotation_victims(current, prefix=prefix, keep=keep, new_id=None)
-                    return RotationResult(
-                        instance_id=instance_id,
-                        planned_name=name,
-                        deleted=tuple(victims),
-                        dry_run=True,
-                    )
-                new = await step.create(manager, name, wait=True, timeout=timeout)
-                # Only now that the new snapshot is Active is anything old let go.
-                current = await manager.list(instance_id)
-                for victim in rotation_victims(current, prefix=prefix, keep=keep, new_id=new.id):
-                    await manager.delete(instance_id, victim.id)
-                    step(ProgressKind.DELETING, victim)
-                    await manager.wait_deleted(instance_id, victim.id, timeout=timeout)
-                    deleted.append(victim)
-                    step(ProgressKind.DELETED, victim)
-            except Exception as exc:  # one instance's failure never costs the others
-                step.failure(exc)
-                return RotationResult(
-                    instance_id=instance_id,
-                    planned_name=name,
-                    snapshot=new if new is not None else _failed_snapshot(exc, step.last),
-                    deleted=tuple(deleted),
-                    error=exc,
-                )
-            return RotationResult(
-                instance_id=instance_id, planned_name=name, snapshot=new, deleted=tuple(deleted)
-            )
-
-        return run
-
-    return BulkJob(
-        [item(i, n) for i, n in names.items()], concurrency=concurrency, on_progress=on_progress
-    )

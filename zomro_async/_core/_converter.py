@@ -13,11 +13,11 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._exceptions import ResponseError
-from ._models import Snapshot, SnapshotStatus
+from .._exceptions import ResponseError
+from .._snapshots._domain import Snapshot, SnapshotStatus
 
 if TYPE_CHECKING:
-    from ._snapshots import SnapshotsManager
+    from .._snapshots._domain import SnapshotCalls
 
 # The page's field names, by the model field each fills.
 _RENAMED = {"created": "createdate", "status": "fleio_status"}
@@ -119,7 +119,7 @@ def _failing_field(exc: BaseException) -> str:
 
 
 def snapshot_from_row(
-    row: Mapping[str, str], instance_id: int, client: SnapshotsManager | None = None
+    row: Mapping[str, str], instance_id: int, client: SnapshotCalls | None = None
 ) -> Snapshot:
     """A `Snapshot` from one unwrapped `instances.snapshots` row.
 

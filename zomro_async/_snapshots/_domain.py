@@ -6,12 +6,9 @@ import datetime
 import enum
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import attrs
-
-if TYPE_CHECKING:
-    from ._snapshots import SnapshotsManager
 
 
 class SnapshotStatus(enum.Enum):
@@ -71,7 +68,7 @@ _IN_PROGRESS = frozenset(
 )
 
 
-class _Bound(Protocol):
+class SnapshotCalls(Protocol):
     """What a bound snapshot asks of the client that returned it."""
 
     async def get(self, instance_id: int, snapshot_id: int) -> Snapshot: ...
@@ -114,9 +111,9 @@ class Snapshot:
     visibility: str | None = None
     # Out of the hash (a dict is not hashable) but not out of equality.
     extra: Mapping[str, str] = attrs.field(factory=dict, hash=False)
-    _client: _Bound | None = attrs.field(default=None, eq=False, repr=False, alias="client")
+    _client: SnapshotCalls | None = attrs.field(default=None, eq=False, repr=False, alias="client")
 
-    def bind(self, client: SnapshotsManager) -> Snapshot:
+    def bind(self, client: SnapshotCalls) -> Snapshot:
         """This snapshot, bound to a client's `snapshots` so its methods can call the API.
 
         Args:
@@ -127,7 +124,7 @@ class Snapshot:
         """
         return attrs.evolve(self, client=client)
 
-    def _bound(self) -> _Bound:
+    def _bound(self) -> SnapshotCalls:
         if self._client is None:
             raise RuntimeError(
                 "this Snapshot is not bound to a client; use the one a ZomroClient returned"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from ._exceptions import (
+from .._exceptions import (
     ApiError,
     AuthError,
     ConflictError,
@@ -38,20 +41,42 @@ def excerpt(body: bytes | str, limit: int = _EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header given in seconds; None for dates or garbage."""
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a `Retry-After` header asks to wait (RFC 9110: delay-seconds or an HTTP-date).
+
+    A date is measured from `now` (wall-clock seconds since the epoch) and a date
+    already past is 0; a date with no `now` to measure from, or garbage, is None.
+    """
     if value is None:
         return None
+    text = value.strip()
     try:
-        seconds = float(value.strip())
+        seconds = float(text)
     except ValueError:
+        return _seconds_until(text, now)
+    return seconds if seconds >= 0 and math.isfinite(seconds) else None
+
+
+def _seconds_until(http_date: str, now: float | None) -> float | None:
+    if now is None:
         return None
-    return seconds if seconds >= 0 and seconds == seconds else None
+    try:
+        when = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)  # the asctime form carries no zone: it is GMT
+    return max(0.0, when.timestamp() - now)
 
 
-def parse_body(status: int, body: bytes, retry_after: str | None = None) -> Doc:
-    """The `doc` of an HTTP answer, or `TransportError` when there is no usable document."""
-    after = parse_retry_after(retry_after)
+def parse_body(
+    status: int, body: bytes, retry_after: str | None = None, now: float | None = None
+) -> Doc:
+    """The `doc` of an HTTP answer, or `TransportError` when there is no usable document.
+
+    `now` (wall-clock seconds) measures a `Retry-After` given as an HTTP-date.
+    """
+    after = parse_retry_after(retry_after, now)
     if not 200 <= status < 300:
         raise TransportError(
             "the API answered with an HTTP error",

@@ -1,0 +1,1 @@
+"""Shared machinery below every resource: transport, documents, session, retries, polling, bulk."""

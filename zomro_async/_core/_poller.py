@@ -1,0 +1,485 @@
+"""The shared poller: one listing per parent per tick serves every waiter on it, any resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+import attrs
+
+from .._clock import Clock
+from .._exceptions import NotFoundError, SnapshotFailed, WaitTimeout, ZomroError, fresh_copy
+from ._retry import is_retryable
+
+T = TypeVar("T")
+logger = logging.getLogger("zomro_async")
+
+
+class Status(Protocol):
+    """What the judges ask of an item's state."""
+
+    @property
+    def value(self) -> str: ...
+    @property
+    def failed(self) -> bool: ...
+    @property
+    def in_progress(self) -> bool: ...
+    @property
+    def being_deleted(self) -> bool: ...
+
+
+class Item(Protocol):
+    """What the poller asks of a listed item: an id and a state."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> Any: ...  # a Status; Any so that each model keeps its own enum
+    @property
+    def status_text(self) -> str: ...
+
+
+V = TypeVar("V", bound=Item)
+
+# Judges one observation of the awaited item (None: not listed) given the last
+# one seen: returns (True, value) when the wait is over, (False, None) to go on,
+# or raises to fail the wait.
+Judge = Callable[[V | None, V | None], tuple[bool, T]]
+OnUpdate = Callable[[V], object]
+
+
+@attrs.frozen(kw_only=True)
+class PollPolicy:
+    """How waits poll: at once, then `initial` seconds growing by `multiplier` up
+    to `maximum`, each delay stretched by up to `jitter` (a fraction) at random.
+    The last listing of a wait starts `final_lead` seconds before its deadline
+    (at most half the timeout), so that its answer lands in time.
+    """
+
+    initial: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
+    multiplier: float = attrs.field(default=1.5, validator=attrs.validators.ge(1))
+    maximum: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
+    jitter: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
+    final_lead: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+
+    def delay(self, step: int) -> float:
+        """The pause before poll number `step + 2` (step 0: the pause after the first).
+
+        Args:
+            step: how many pauses came before this one.
+
+        Returns:
+            Seconds, jittered.
+        """
+        base = min(self.maximum, self.initial * self.multiplier ** min(step, 64))
+        return base * (1 + random.uniform(0, self.jitter))
+
+
+@attrs.frozen
+class Listing(Generic[V]):
+    """What one watch lists: `fetch()` calls `func` for the children of `parent`.
+
+    Listings with the same `func` and `parent` share one watch, whoever asks;
+    `what` and `parent_what` name an item and its parent in messages.
+    """
+
+    func: str
+    parent: int
+    fetch: Callable[[], Awaitable[Sequence[V]]] = attrs.field(eq=False, hash=False)
+    what: str = attrs.field(default="snapshot", eq=False, hash=False)
+    parent_what: str = attrs.field(default="instance", eq=False, hash=False)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.func, self.parent)
+
+
+# -- the judges -------------------------------------------------------------------
+
+
+def judge_active(listing: Listing[V], item_id: int) -> Judge[V, V]:
+    """Done when the item is Active; fails on a failed state, a delete, or absence."""
+
+    def judge(current: V | None, last: V | None) -> tuple[bool, V]:
+        if current is None:
+            if last is None:
+                raise NotFoundError(
+                    f"{listing.parent_what} {listing.parent} has no {listing.what} {item_id}",
+                    type="missed",
+                    object="elid",
+                    func=listing.func,
+                )
+            raise SnapshotFailed(
+                f"{listing.what} {item_id} of {listing.parent_what} {listing.parent} "
+                "disappeared while awaited",
+                snapshot=cast(Any, last),
+            )
+        status = current.status
+        if status.value == "active":
+            return True, current
+        if status.failed or status.being_deleted:
+            raise SnapshotFailed(
+                f"{listing.what} {current.id} of {listing.parent_what} {listing.parent} "
+                f"is {current.status_text or status.value}",
+                snapshot=cast(Any, current),
+            )
+        return False, current
+
+    return judge
+
+
+def judge_settled(current: Item | None, last: Item | None) -> tuple[bool, None]:
+    """Done when the item is gone or no longer in progress."""
+    return current is None or not current.status.in_progress, None
+
+
+def judge_deleted(current: Item | None, last: Item | None) -> tuple[bool, None]:
+    """Done when the item is no longer listed."""
+    return current is None, None
+
+
+# -- waiting ----------------------------------------------------------------------
+
+
+class _Waiter:
+    __slots__ = (
+        "checked",
+        "deadline",
+        "final_at",
+        "future",
+        "goal",
+        "item_id",
+        "judge",
+        "last",
+        "last_error",
+        "on_update",
+        "once",
+        "what",
+    )
+
+    def __init__(
+        self,
+        item_id: int,
+        deadline: float,
+        final_at: float,
+        judge: Judge[Any, Any],
+        goal: str,
+        what: str,
+        on_update: OnUpdate[Any] | None,
+        future: asyncio.Future[Any],
+    ) -> None:
+        self.item_id = item_id
+        self.deadline = deadline
+        self.final_at = final_at
+        self.judge = judge
+        self.goal = goal
+        self.what = what
+        self.on_update = on_update
+        self.future = future
+        self.last: Any = None
+        self.last_error: BaseException | None = None
+        # timeout=0: one check, awaited however long its listing takes.
+        self.once = deadline <= final_at
+        self.checked = False
+
+    def due(self, now: float) -> bool:
+        """Whether the deadline has come (a one-check wait: once it was checked)."""
+        return now >= self.deadline and (self.checked or not self.once)
+
+    def offer(self, items: Sequence[Item], fresh: bool) -> bool:
+        """Judge one listing; True when the waiter needs a fresh listing at once.
+
+        `fresh` is False for a listing that started before this waiter joined: it
+        can prove presence, never absence.
+        """
+        if self.future.done():
+            return False
+        current = next((s for s in items if s.id == self.item_id), None)
+        if current is None and not fresh:
+            return True
+        self.checked = True
+        try:
+            done, value = self.judge(current, self.last)
+        except Exception as exc:
+            self.future.set_exception(exc)
+            return False
+        if current is not None:
+            self.last = current
+        self.last_error = None
+        if done:
+            self.future.set_result(value)
+        elif current is not None and self.on_update is not None:
+            _call_hook(self.on_update, current, self.item_id)
+        return False
+
+    def expire(self) -> None:
+        last = self.last
+        state = (last.status_text or last.status.value) if last else "never seen"
+        error = WaitTimeout(
+            f"{self.what} {self.item_id} was not {self.goal} by the deadline "
+            f"(last status {state!r})",
+            last=last,
+        )
+        if self.last_error is not None:
+            error.__cause__ = self.last_error  # the outage that kept it from an answer
+        self.future.set_exception(error)
+
+
+def _call_hook(hook: OnUpdate[Any], item: Item, item_id: int) -> None:
+    try:
+        result = hook(item)
+    except Exception:
+        # The caller's hook must not break the loop that serves every waiter.
+        logger.exception("on_update callback failed for %d", item_id)
+        return
+    if asyncio.iscoroutine(result):
+        result.close()
+        logger.error("on_update returned a coroutine, which is never awaited: pass a function")
+
+
+class _Watch:
+    """The polling schedule of one listing and the waiters it serves."""
+
+    def __init__(self, listing: Listing[Any]) -> None:
+        self.listing = listing
+        self.waiters: list[_Waiter] = []
+        self.task: asyncio.Task[None] | None = None
+        self.round: asyncio.Task[Sequence[Item]] | None = None
+        self.wake: asyncio.Future[None] | None = None
+        self.recheck = False  # a rider needs a fresh listing at once
+        self.step = 0
+
+
+class Poller:
+    """Every wait on a client joins this poller, for every resource.
+
+    Per listing (a list function and a parent id), one loop lists and hands the
+    listing to every waiter on it, whichever task awaits. A new waiter is
+    checked at once (or rides on a listing already in flight), then follows the
+    listing's backoff schedule. A listing that fails transiently does not end a
+    wait: it polls on until its deadline. Each deadline is hard: a waiter is
+    failed at it even while a listing is still in flight. When the last waiter
+    leaves, the loop ends.
+    """
+
+    def __init__(self, *, clock: Clock, poll: PollPolicy) -> None:
+        self._clock = clock
+        self._poll = poll
+        self._watches: dict[Hashable, _Watch] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
+        self.list_calls = 0
+
+    @property
+    def watched(self) -> int:
+        """How many listings are being polled now."""
+        return len(self._watches)
+
+    async def wait(
+        self,
+        listing: Listing[V],
+        item_id: int,
+        *,
+        timeout: float,
+        judge: Judge[V, T],
+        goal: str,
+        on_update: OnUpdate[V] | None = None,
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        now = self._clock.monotonic()
+        final_at = now + timeout - min(self._poll.final_lead, timeout / 2)
+        waiter = _Waiter(
+            item_id, now + timeout, final_at, judge, goal, listing.what, on_update, future
+        )
+        watch = self._watches.get(listing.key)
+        if watch is None or watch.task is None or watch.task.done():
+            watch = self._watches[listing.key] = _Watch(listing)
+        watch.waiters.append(waiter)
+        if watch.round is not None:
+            watch.round.add_done_callback(lambda r: self._ride(watch, waiter, r))
+        elif watch.wake is not None and not watch.wake.done():
+            watch.wake.set_result(None)  # check the newcomer now, not at the next tick
+        if watch.task is None:
+            watch.task = loop.create_task(self._run(watch))
+        try:
+            return await future
+        finally:
+            self._leave(watch, waiter)
+
+    def _ride(self, watch: _Watch, waiter: _Waiter, round_: asyncio.Task[Sequence[Item]]) -> None:
+        if round_.cancelled() or waiter.future.done() or round_.exception() is not None:
+            return  # the loop deals with a failed round for every waiter
+        if waiter.offer(round_.result(), fresh=False):
+            # Absent from an older listing: look again now.
+            watch.recheck = True
+            if watch.wake is not None and not watch.wake.done():
+                watch.wake.set_result(None)
+
+    def _leave(self, watch: _Watch, waiter: _Waiter) -> None:
+        with contextlib.suppress(ValueError):
+            watch.waiters.remove(waiter)
+        if watch.waiters:
+            return
+        task = watch.task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+        if self._watches.get(watch.listing.key) is watch:
+            del self._watches[watch.listing.key]
+
+    async def close(self) -> None:
+        """Stop every loop and wait for it to end; waiters still waiting fail
+        with a `ZomroError`.
+        """
+        loops = set(self._stopping)
+        for watch in list(self._watches.values()):
+            if watch.task is not None:
+                watch.task.cancel()
+                loops.add(watch.task)
+            for waiter in watch.waiters:
+                if not waiter.future.done():
+                    waiter.future.set_exception(ZomroError("the client was closed"))
+        self._watches.clear()
+        await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _run(self, watch: _Watch) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                pending = self._pending(watch)
+                if not pending:
+                    break
+                self.list_calls += 1
+                served = pending
+                round_ = watch.round = loop.create_task(_fetch(watch.listing))
+                round_.add_done_callback(_consume)
+                try:
+                    # A deadline that comes while the listing is in flight fails its
+                    # waiter then; the listing goes on for the others.
+                    while not round_.done() and pending:
+                        await self._pause(watch, self._until_deadline(pending), round_)
+                        pending = self._pending(watch)
+                    if not round_.done():
+                        round_.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await round_
+                        break
+                finally:
+                    watch.round = None
+                if _interrupted(round_):
+                    # KeyboardInterrupt, SystemExit: it left the event loop already,
+                    # through the listing's task; whoever runs the loop ends it all.
+                    return
+                recheck = self._judge_round(watch, round_, served) or watch.recheck
+                watch.recheck = False
+                pending = self._pending(watch)
+                if not pending:
+                    break
+                delay = 0.0 if recheck else self._poll.delay(watch.step)
+                watch.step += 1
+                now = self._clock.monotonic()
+                # Sleep no later than the next final check, nor past a deadline.
+                upcoming = min(
+                    min(w.final_at if w.final_at > now else w.deadline for w in pending) - now,
+                    delay,
+                )
+                await self._pause(watch, max(0.0, upcoming))
+        finally:
+            if watch.round is not None:
+                watch.round.cancel()
+            watch.task = None
+
+    def _pending(self, watch: _Watch) -> list[_Waiter]:
+        now = self._clock.monotonic()
+        pending = []
+        for waiter in watch.waiters:
+            if waiter.future.done():
+                continue
+            if waiter.due(now):
+                waiter.expire()
+            else:
+                pending.append(waiter)
+        return pending
+
+    def _until_deadline(self, pending: list[_Waiter]) -> float | None:
+        """Seconds to the earliest deadline that can fail a waiter during this round."""
+        deadlines = [w.deadline for w in pending if not w.once or w.checked]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - self._clock.monotonic())
+
+    def _judge_round(
+        self, watch: _Watch, round_: asyncio.Task[Sequence[Item]], served: list[_Waiter]
+    ) -> bool:
+        """Hand a finished listing to the waiters it was made for (riders had theirs);
+        True when one needs a look at once.
+        """
+        if round_.cancelled():
+            return True
+        error = round_.exception()
+        if error is None:
+            recheck = False
+            for waiter in served:
+                recheck |= waiter.offer(round_.result(), fresh=True)
+            return recheck
+        waiting = [w for w in watch.waiters if not w.future.done()]
+        if is_retryable(error):
+            # An outage (after the call's own retries): keep polling until the deadline.
+            logger.debug("a listing failed (%s): waits go on polling", type(error).__name__)
+            for waiter in waiting:
+                waiter.last_error = error
+                waiter.checked = True
+            return False
+        for waiter in waiting:
+            waiter.future.set_exception(fresh_copy(error))
+        return False
+
+    async def _pause(
+        self,
+        watch: _Watch,
+        seconds: float | None,
+        also: asyncio.Future[Any] | None = None,
+    ) -> None:
+        """Sleep `seconds` (None: no limit), or less when woken or `also` ends."""
+        loop = asyncio.get_running_loop()
+        waits: set[asyncio.Future[Any]] = set()
+        if also is not None:
+            waits.add(also)
+        else:
+            watch.wake = loop.create_future()
+            waits.add(watch.wake)
+        sleeper = loop.create_task(self._clock.sleep(seconds)) if seconds is not None else None
+        if sleeper is not None:
+            waits.add(sleeper)
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if also is None:
+                watch.wake = None
+            if sleeper is not None and not sleeper.done():
+                sleeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sleeper
+
+
+async def _fetch(listing: Listing[Any]) -> Sequence[Item]:
+    return await listing.fetch()
+
+
+def _interrupted(round_: asyncio.Task[Sequence[Item]]) -> bool:
+    if round_.cancelled():
+        return False
+    error = round_.exception()
+    return error is not None and not isinstance(error, Exception)
+
+
+def _consume(round_: asyncio.Task[Sequence[Item]]) -> None:
+    # A round cut short by a close still ends in an outcome: read it, so that
+    # asyncio does not report it as never retrieved.
+    if not round_.cancelled():
+        round_.exception()

@@ -1,0 +1,348 @@
+"""The session layer: posts with `auth`, one shared login, re-login, retries, paging, budget."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+
+from .._clock import Clock
+from .._exceptions import (
+    ApiError,
+    AuthError,
+    NotFoundError,
+    TransportError,
+    ZomroError,
+    fresh_copy,
+)
+from . import _document
+from ._redact import Secrets, redact_fields
+from ._retry import RetryPolicy, call_with_retries, may_have_acted
+from ._transport import Transport
+
+logger = logging.getLogger("zomro_async")
+
+# Sessions one call may try in all: a backstop, the rules below end it sooner.
+_MAX_SESSIONS_PER_CALL = 5
+# Logins in a row whose sessions were refused before serving a single call: then
+# the refusal is about the account (no rights, an unfinished two-factor login),
+# not an expired session, and logging in again would only repeat it.
+_MAX_UNPROVEN_LOGINS = 2
+# Listing a paged instance again when its pages disagreed (rows moved meanwhile).
+_MAX_RELISTS = 3
+
+
+class RateLimit:
+    """Spaces request starts at least `1 / per_second` apart, across every caller."""
+
+    def __init__(self, per_second: float, clock: Clock) -> None:
+        if not per_second > 0:
+            raise ValueError("max_rate must be a positive number of requests per second")
+        self._interval = 1.0 / per_second
+        self._clock = clock
+        self._next_start = float("-inf")
+
+    def try_start(self) -> float:
+        """0 and the start is booked, or the seconds to wait before asking again."""
+        now = self._clock.monotonic()
+        if now >= self._next_start:
+            self._next_start = now + self._interval
+            return 0.0
+        return self._next_start - now
+
+
+class _LoopState:
+    """What binds to one event loop: the in-flight budget and the login under way."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_in_flight: int) -> None:
+        self.loop = loop
+        self.budget = asyncio.Semaphore(max_in_flight)
+        self.login: asyncio.Task[str] | None = None
+
+
+class _SharedLoginFailed(Exception):
+    """Carries a failed shared login past the call's own retries: it was retried already."""
+
+    def __init__(self, error: ZomroError) -> None:
+        super().__init__()
+        self.error = error
+
+
+class ApiSession:
+    """Sends API calls: adds `out`, `lang` and `auth`, logs in (once for all
+    concurrent callers, with retries of its own that they share), logs in again
+    when a session is refused and it holds a password, retries transient
+    faults, follows pages, and keeps at most `max_in_flight` requests on the
+    wire without sleeping on a slot.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        clock: Clock,
+        retry: RetryPolicy,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        max_in_flight: int = 8,
+        max_rate: float | None = None,
+    ) -> None:
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+            raise TypeError("max_in_flight must be an int")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.transport = transport
+        self.clock = clock
+        self.retry = retry
+        self.username = username
+        self._password = password
+        self._session_id = token
+        self._proven = token is not None  # whether the current session served a call
+        self._unproven_logins = 0
+        self._secrets = Secrets([token, password])
+        self.max_in_flight = max_in_flight
+        self._rate = RateLimit(max_rate, clock) if max_rate is not None else None
+        self._state: _LoopState | None = None
+        # aclose() moves it on: a call begun before never sends again afterwards.
+        self._epoch = 0
+        self.retries = 0
+        self.logins = 0
+
+    @property
+    def can_login(self) -> bool:
+        return self.username is not None and self._password is not None
+
+    def __repr__(self) -> str:
+        how = f"user={self.username!r}" if self.can_login else "token"
+        return f"ApiSession({self.transport.url!r}, {how})"
+
+    def _loop_state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._state
+        if state is None or state.loop is not loop:
+            state = self._state = _LoopState(loop, self.max_in_flight)
+        return state
+
+    def _count_retry(self, error: BaseException, wait: float) -> None:
+        self.retries += 1
+        logger.debug("retrying in %.2fs after %s", wait, type(error).__name__)
+
+    async def aclose(self) -> None:
+        """End the login under way and every request in flight; later calls start afresh."""
+        self._epoch += 1
+        state, self._state = self._state, None
+        if state is not None and state.login is not None and not state.login.done():
+            state.login.cancel()
+            await asyncio.gather(state.login, return_exceptions=True)
+        await self.transport.aclose()
+
+    async def call(
+        self,
+        func: str,
+        fields: Mapping[str, str],
+        *,
+        retry: bool = True,
+        done_if_gone: bool = False,
+    ) -> _document.Doc:
+        """One API call; transient faults are retried unless `retry` is False.
+
+        With `done_if_gone`, a `NotFoundError` on a repeat after an attempt that
+        may have been carried out (its answer was lost) is the call's success:
+        the lost attempt did the work (a delete). An empty document is returned.
+        """
+        epoch = self._epoch
+        maybe_done = False
+
+        async def attempt() -> _document.Doc:
+            nonlocal maybe_done
+            try:
+                return await self._call_with_auth(func, fields, epoch)
+            except NotFoundError:
+                if done_if_gone and maybe_done:
+                    logger.debug("%s: gone on the repeat, done by the lost attempt", func)
+                    return {}
+                raise
+            except TransportError as exc:
+                maybe_done |= may_have_acted(exc)
+                raise
+
+        try:
+            if not retry:
+                return await attempt()
+            return await call_with_retries(
+                attempt, policy=self.retry, clock=self.clock, on_retry=self._count_retry
+            )
+        except _SharedLoginFailed as failed:
+            raise failed.error from failed.error.__cause__
+
+    async def list_rows(self, func: str, fields: Mapping[str, str]) -> list[_document.Row]:
+        """Every row of a list function, all pages.
+
+        The server may page a listing at a size it remembers for the user:
+        follow the pages rather than send `p_cnt`, which would change that setting.
+        Pages that disagree (rows moved meanwhile) are listed again, keeping what
+        was seen, so that a row that moved is never taken as gone.
+        """
+        seen: dict[str | None, _document.Row] = {}
+        for _ in range(_MAX_RELISTS):
+            doc = await self.call(func, fields)
+            total = _document.listed_total(doc)
+            rows = {row.get("id"): row for row in _document.rows(doc)}
+            pages = _document.page_count(doc)
+            steady = True
+            for page in range(2, pages + 1):
+                more = await self.call(func, {**fields, "p_num": str(page)})
+                steady &= _document.listed_total(more) == total
+                rows.update((row.get("id"), row) for row in _document.rows(more))
+            if pages == 1 or (steady and len(rows) == total):
+                return list(rows.values())
+            seen = {**seen, **rows}
+        return list(seen.values())
+
+    async def _call_with_auth(
+        self, func: str, fields: Mapping[str, str], epoch: int
+    ) -> _document.Doc:
+        session_id = await self._current_session(epoch)
+        for _ in range(_MAX_SESSIONS_PER_CALL):
+            try:
+                doc = await self._send(func, {**fields, "auth": session_id}, epoch)
+            except AuthError:
+                if not self.can_login or not self._may_login_again(session_id):
+                    raise
+            else:
+                if session_id == self._session_id and not self._proven:
+                    self._proven, self._unproven_logins = True, 0
+                return doc
+            session_id = await self._login(stale=session_id, epoch=epoch)
+        raise AuthError("the API refused every session this call was given")
+
+    def _may_login_again(self, refused: str) -> bool:
+        if refused != self._session_id:
+            return True  # another caller replaced it already: try the new one
+        if self._proven:
+            return True  # it served calls before: it expired, log in again
+        # A session refused before serving any call: another fresh one is tried
+        # once, and the same refusal of that one is final.
+        return self._unproven_logins < _MAX_UNPROVEN_LOGINS
+
+    async def _current_session(self, epoch: int) -> str:
+        if self._session_id is not None:
+            return self._session_id
+        return await self._login(stale=None, epoch=epoch)
+
+    async def _login(self, *, stale: str | None, epoch: int) -> str:
+        """A live session id: the one another caller made meanwhile, or the one
+        the login under way (started by whoever came first) makes.
+        """
+        if self._session_id is not None and self._session_id != stale:
+            return self._session_id
+        if not self.can_login:
+            raise AuthError("no session and no username and password to log in with")
+        state = self._loop_state()
+        login = state.login
+        if login is None or login.done():
+            login = state.login = state.loop.create_task(self._log_in(epoch))
+            login.add_done_callback(_retrieve)
+        try:
+            # Shielded: a caller that is cancelled must not end the login of the others.
+            return await asyncio.shield(login)
+        except ZomroError as exc:
+            # Each caller raises its own copy; none retries what the login retried.
+            raise _SharedLoginFailed(fresh_copy(exc)) from None
+        except asyncio.CancelledError:
+            if login.cancelled() and not _being_cancelled():
+                raise _SharedLoginFailed(ZomroError("the client was closed")) from None
+            raise
+
+    async def _log_in(self, epoch: int) -> str:
+        fields = {"username": self.username or "", "password": self._password or ""}
+        doc = await call_with_retries(
+            lambda: self._send("auth", fields, epoch),
+            policy=self.retry,
+            clock=self.clock,
+            on_retry=self._count_retry,
+        )
+        session_id = _document.session_id(doc)
+        self.logins += 1
+        self._secrets.add_session(session_id)
+        self._session_id, self._proven = session_id, False
+        self._unproven_logins += 1  # until a call succeeds with it
+        return session_id
+
+    async def _acquire_slot(self, state: _LoopState) -> None:
+        # Never sleep on the rate while holding a slot others could use meanwhile.
+        while True:
+            await state.budget.acquire()
+            wait = self._rate.try_start() if self._rate is not None else 0.0
+            if wait <= 0:
+                return
+            state.budget.release()
+            await self.clock.sleep(wait)
+
+    async def _send(self, func: str, fields: Mapping[str, str], epoch: int) -> _document.Doc:
+        form = {"func": func, "out": "json", "lang": "en", **fields}
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            state = self._loop_state()
+            await self._acquire_slot(state)
+            try:
+                if epoch != self._epoch:
+                    raise ZomroError("the client was closed")
+                answer = await self.transport.post(form)
+            finally:
+                state.budget.release()
+            try:
+                doc = _document.parse_body(
+                    answer.status, answer.body, answer.retry_after, self.clock.time()
+                )
+            except TransportError as exc:
+                if func == "auth":
+                    # A broken login answer may hold the new session id, which is no
+                    # known secret yet: show none of it.
+                    exc.body_excerpt = "(a login answer is not shown)"
+                else:
+                    # Scrub the whole body before cutting the excerpt: a secret cut
+                    # in two by the excerpt would no longer be recognised.
+                    body = answer.body.decode("utf-8", "replace")
+                    exc.body_excerpt = _document.excerpt(self._secrets.scrub(body))
+                raise
+            return _document.raise_for_error(doc, func)
+        except ZomroError as exc:
+            outcome = _describe(exc)
+            self._secrets.scrub_error(exc)
+            raise
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            if logger.isEnabledFor(logging.DEBUG):  # spare the redacted copy otherwise
+                logger.debug(
+                    "%s -> %s in %.3fs %s",
+                    func,
+                    outcome,
+                    time.perf_counter() - started,
+                    redact_fields(form),
+                )
+
+
+def _retrieve(task: asyncio.Task[str]) -> None:
+    # A login whose callers all left still ends in an outcome: read it, so that
+    # asyncio does not report it as never retrieved.
+    if not task.cancelled():
+        task.exception()
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _describe(error: ZomroError) -> str:
+    if isinstance(error, ApiError):
+        return f"{type(error).__name__}(type={error.type!r}, object={error.object!r})"
+    if isinstance(error, TransportError):
+        return f"{type(error).__name__}(status={error.status})"
+    return type(error).__name__

@@ -1,0 +1,1 @@
+"""Snapshots of Cloud VPS instances: the model (`_domain`) and the calls (`_client`)."""
