@@ -29,12 +29,23 @@ class Named(Protocol):
 V = TypeVar("V", bound=Named)
 
 
+# A reset or a proxy's 502 comes back at once: the server is not holding the
+# request for long, if at all. (A timeout or a 504 may mean it still is.)
+QUICK_FAILURE_GRACE = 10.0
+
+
 def grace_for(error: TransportError, grace: float) -> float:
-    """How long an ambiguous create may still land on the server: no time when the
-    server answered in full (a 2xx with a bad body, a 4xx, a 503 refusal), else `grace`.
+    """How long an ambiguous create may still land on the server.
+
+    `grace` (the request timeout) after no answer in time or a proxy's 504: the
+    server may still be working on it. Up to `QUICK_FAILURE_GRACE` after a reset
+    or a 502. No time when the server answered in full (a 2xx with a bad body,
+    a 4xx, a 503 refusal): it has said what it did.
     """
-    if error.status is None or error.status in (502, 504):
-        return grace  # no answer, or a proxy gave up on a server that may still be working
+    if error.status == 504 or isinstance(error.__cause__, TimeoutError):
+        return grace
+    if error.status is None or error.status == 502:
+        return min(grace, QUICK_FAILURE_GRACE)
     return 0.0
 
 
