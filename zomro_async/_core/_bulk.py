@@ -12,6 +12,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from .._checks import check_callback, check_concurrency, check_timeout
 from .._exceptions import OutcomeUnknown, SnapshotFailed, WaitTimeout
 from .._snapshots._domain import Snapshot
 
@@ -199,6 +200,39 @@ class BulkJob(Generic[R]):
             return await item(self._emit)
 
 
+@attrs.frozen(kw_only=True)
+class JobSettings:
+    """How a bulk job runs, checked once at the call that made it."""
+
+    timeout: float
+    concurrency: int | None
+    on_progress: OnProgress | None
+    stamp: Callable[[], float]
+    wait: bool = True
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        timeout: object,
+        concurrency: object,
+        on_progress: OnProgress | None,
+        stamp: Callable[[], float],
+        wait: object = True,
+    ) -> JobSettings:
+        """The settings, or `TypeError`/`ValueError` before anything is sent."""
+        return cls(
+            timeout=check_timeout(timeout),
+            concurrency=check_concurrency(concurrency),
+            on_progress=check_callback(on_progress, "on_progress"),
+            stamp=stamp,
+            wait=bool(wait),
+        )
+
+    def job(self, items: Sequence[Callable[[Emit], Awaitable[R]]]) -> BulkJob[R]:
+        return BulkJob(items, concurrency=self.concurrency, on_progress=self.on_progress)
+
+
 def render_names(
     template: str, instance_ids: Sequence[int], now: datetime.datetime
 ) -> dict[int, str]:
@@ -294,52 +328,40 @@ class Step:
 
 
 def create_job(
-    manager: BulkTarget,
-    names: dict[int, str],
-    *,
-    wait: bool,
-    timeout: float,
-    concurrency: int | None,
-    on_progress: OnProgress | None,
-    stamp: Callable[[], float],
+    manager: BulkTarget, names: dict[int, str], settings: JobSettings
 ) -> BulkJob[BulkResult]:
-    def item(instance_id: int, name: str) -> Callable[..., Awaitable[BulkResult]]:
+    def item(instance_id: int, name: str) -> Callable[[Emit], Awaitable[BulkResult]]:
         async def run(emit: Emit) -> BulkResult:
-            step = Step(instance_id, emit, stamp)
+            step = Step(instance_id, emit, settings.stamp)
             try:
-                snapshot = await step.create(manager, name, wait=wait, timeout=timeout)
+                snapshot = await step.create(
+                    manager, name, wait=settings.wait, timeout=settings.timeout
+                )
             except Exception as exc:  # one item's failure never costs the others
                 return step.failure(exc)
             return BulkResult(instance_id=instance_id, snapshot=snapshot)
 
         return run
 
-    return BulkJob(
-        [item(i, n) for i, n in names.items()], concurrency=concurrency, on_progress=on_progress
-    )
+    return settings.job([item(i, n) for i, n in names.items()])
 
 
 def delete_job(
     manager: BulkTarget,
     targets: list[tuple[int, int, Snapshot | None]],
-    *,
-    wait: bool,
-    timeout: float,
-    concurrency: int | None,
-    on_progress: OnProgress | None,
-    stamp: Callable[[], float],
+    settings: JobSettings,
 ) -> BulkJob[BulkResult]:
     def item(
         instance_id: int, snapshot_id: int, known: Snapshot | None
-    ) -> Callable[..., Awaitable[BulkResult]]:
+    ) -> Callable[[Emit], Awaitable[BulkResult]]:
         async def run(emit: Emit) -> BulkResult:
-            step = Step(instance_id, emit, stamp, snapshot_id)
+            step = Step(instance_id, emit, settings.stamp, snapshot_id)
             step.last = known
             try:
                 await manager.delete(instance_id, snapshot_id)
                 step(ProgressKind.DELETING, known)
-                if wait:
-                    await manager.wait_deleted(instance_id, snapshot_id, timeout=timeout)
+                if settings.wait:
+                    await manager.wait_deleted(instance_id, snapshot_id, timeout=settings.timeout)
                     step(ProgressKind.DELETED, known)
             except Exception as exc:  # one item's failure never costs the others
                 return step.failure(exc)
@@ -347,4 +369,4 @@ def delete_job(
 
         return run
 
-    return BulkJob([item(*t) for t in targets], concurrency=concurrency, on_progress=on_progress)
+    return settings.job([item(*t) for t in targets])

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import attrs
 
 from .._snapshots._domain import Snapshot
-from ._bulk import BulkJob, BulkTarget, Emit, OnProgress, ProgressKind, Step, failed_snapshot
+from ._bulk import BulkJob, BulkTarget, Emit, JobSettings, ProgressKind, Step, failed_snapshot
 
 
 @attrs.frozen(kw_only=True)
@@ -64,14 +64,13 @@ def rotate_job(
     keep: int,
     prefix: str,
     dry_run: bool,
-    timeout: float,
-    concurrency: int | None,
-    on_progress: OnProgress | None,
-    stamp: Callable[[], float],
+    settings: JobSettings,
 ) -> BulkJob[RotationResult]:
+    timeout = settings.timeout
+
     def item(instance_id: int, name: str) -> Callable[[Emit], Awaitable[RotationResult]]:
         async def run(emit: Emit) -> RotationResult:
-            step = Step(instance_id, emit, stamp)
+            step = Step(instance_id, emit, settings.stamp)
             deleted: list[Snapshot] = []
             new: Snapshot | None = None
             try:
@@ -108,6 +107,4 @@ def rotate_job(
 
         return run
 
-    return BulkJob(
-        [item(i, n) for i, n in names.items()], concurrency=concurrency, on_progress=on_progress
-    )
+    return settings.job([item(i, n) for i, n in names.items()])

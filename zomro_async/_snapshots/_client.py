@@ -10,14 +10,21 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 from .._checks import (
     check_callback,
-    check_concurrency,
     check_id,
     check_name,
     check_timeout,
     unique,
 )
 from .._clock import Clock
-from .._core._bulk import BulkJob, BulkResult, OnProgress, create_job, delete_job, render_names
+from .._core._bulk import (
+    BulkJob,
+    BulkResult,
+    JobSettings,
+    OnProgress,
+    create_job,
+    delete_job,
+    render_names,
+)
 from .._core._converter import snapshot_from_row
 from .._core._poller import (
     Listing,
@@ -339,15 +346,7 @@ class SnapshotsManager:
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         now = datetime.datetime.fromtimestamp(self._clock.time(), datetime.UTC)
         names = {i: check_name(n) for i, n in render_names(name, ids, now).items()}
-        return create_job(
-            self,
-            names,
-            wait=wait,
-            timeout=check_timeout(timeout),
-            concurrency=check_concurrency(concurrency),
-            on_progress=check_callback(on_progress, "on_progress"),
-            stamp=self._clock.time,
-        )
+        return create_job(self, names, self._job_settings(timeout, concurrency, on_progress, wait))
 
     def delete_many(
         self,
@@ -385,13 +384,7 @@ class SnapshotsManager:
                 raise TypeError("delete_many takes Snapshots or (instance_id, snapshot_id) pairs")
         unique(((i, s) for i, s, _ in targets), "snapshot")
         return delete_job(
-            self,
-            targets,
-            wait=wait,
-            timeout=check_timeout(timeout),
-            concurrency=check_concurrency(concurrency),
-            on_progress=check_callback(on_progress, "on_progress"),
-            stamp=self._clock.time,
+            self, targets, self._job_settings(timeout, concurrency, on_progress, wait)
         )
 
     def rotate(
@@ -445,8 +438,20 @@ class SnapshotsManager:
             keep=keep,
             prefix=prefix,
             dry_run=bool(dry_run),
-            timeout=check_timeout(timeout),
-            concurrency=check_concurrency(concurrency),
-            on_progress=check_callback(on_progress, "on_progress"),
+            settings=self._job_settings(timeout, concurrency, on_progress),
+        )
+
+    def _job_settings(
+        self,
+        timeout: float,
+        concurrency: int | None,
+        on_progress: OnProgress | None,
+        wait: bool = True,
+    ) -> JobSettings:
+        return JobSettings.checked(
+            timeout=timeout,
+            concurrency=concurrency,
+            on_progress=on_progress,
             stamp=self._clock.time,
+            wait=wait,
         )
