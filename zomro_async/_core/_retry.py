@@ -24,8 +24,10 @@ class RetryPolicy:
 
     With the defaults a 10% rate of transient faults reaches the caller about
     once in a million calls (six attempts), and a dead API surfaces as a
-    `TransportError` within about a minute: attempts start only within
-    `give_up_after` seconds, and each lasts at most the request timeout.
+    `TransportError` within about a minute and a half: attempts start only
+    within `give_up_after` seconds of the first, and each lasts at most the
+    request timeout. Every call honours it, creates included (whose watch of
+    the listing after an ambiguous failure counts as part of the attempt).
     """
 
     attempts: int = attrs.field(default=6, validator=attrs.validators.ge(1))

@@ -112,11 +112,11 @@ class Transport:
         (never one passed in): no request leaves after this returns.
         """
         if self._in_flight:
-            self._drained = asyncio.Event()
-            for task in self._in_flight:
+            drained = self._drained = self._drained or asyncio.Event()  # one for every closer
+            for task in self._in_flight - self._ended_by_close:
                 self._ended_by_close.add(task)
                 task.cancel()
-            await self._drained.wait()
+            await drained.wait()
             self._drained = None
         session = self._session
         if self._owns_session and session is not None and not session.closed:

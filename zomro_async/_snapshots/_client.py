@@ -147,10 +147,13 @@ class SnapshotsManager:
 
         A snapshot of the instance still being taken is awaited first (the API
         refuses a second one meanwhile). The create is never blindly repeated:
-        after an ambiguous failure the instance is listed (for up to the request
-        timeout, in case the server is still working on the lost request), and a
-        snapshot that appeared with this name is the result. A `ConflictError` is
-        waited out for up to the client's `conflict_timeout`.
+        after a failure that may have acted, the instance is listed (for a
+        grace, in case the server is still working on the lost request), and a
+        snapshot that appeared with this name is the result; a snapshot of this
+        name counts as this call's only once one of its own requests may have
+        reached the server. Re-sends honour the client's `RetryPolicy`
+        (`attempts` and `give_up_after`, the grace included). A
+        `ConflictError` is waited out for up to the client's `conflict_timeout`.
 
         Args:
             instance_id: the instance to snapshot (`plid`).
@@ -164,9 +167,13 @@ class SnapshotsManager:
             TypeError, ValueError: bad id or name, raised before anything is sent.
             ConflictError: the instance stayed busy past `conflict_timeout`.
             NotFoundError: the instance does not exist.
-            TransportError: the API could not be reached; the instance was checked
-                and holds no snapshot of this name made by this call.
-            ResponseError: the API accepted the create but never listed the snapshot.
+            TransportError: the API could not be reached, and this call made no
+                snapshot of this name: no request of it reached the server, or
+                the instance was listed after the last one that may have, and
+                holds none.
+            OutcomeUnknown: a request may have acted and the instance could not
+                be listed to tell, or the API accepted the create and the listing
+                that confirms it failed or never showed it.
         """
         instance_id = check_id(instance_id, "instance_id")
         name = check_name(name)
@@ -218,14 +225,16 @@ class SnapshotsManager:
         """Ask the API to delete a snapshot (`image.delete`).
 
         The snapshot lingers while it is being deleted; `wait_deleted` awaits its
-        disappearance. Transient faults are retried (a delete can be repeated).
+        disappearance. Transient faults are retried (a delete can be repeated):
+        a repeat that finds the snapshot gone after an attempt whose answer was
+        lost is a success, the lost attempt having done the work.
 
         Args:
             instance_id: the instance the snapshot belongs to (`plid`).
             snapshot_id: the snapshot (`elid` and `elname`).
 
         Raises:
-            NotFoundError: no such instance or snapshot.
+            NotFoundError: no such instance or snapshot (on the first attempt).
             InvalidRequestError: the API refused, e.g. the snapshot is protected.
             TypeError, ValueError: an id is not a positive int (nothing is sent).
             ZomroError: as for `list`.
@@ -253,14 +262,16 @@ class SnapshotsManager:
         """Await a snapshot's `ACTIVE` state, from ids alone (e.g. after a restart).
 
         The wait joins the client's shared poller: it is checked at once, then
-        with the poll backoff; a last check lands at the deadline.
+        with the poll backoff; the last check starts `PollPolicy.final_lead`
+        before the deadline, which is hard. A listing that fails transiently
+        does not end the wait: it polls on until the deadline.
 
         Args:
             instance_id: the instance.
             snapshot_id: the snapshot.
-            timeout: seconds to wait, on the client's clock.
-            on_update: called with each observation while still in progress; an
-                exception it raises is logged and ignored.
+            timeout: seconds to wait, on the client's clock; 0 checks once.
+            on_update: a plain function, called with each observation while
+                still in progress; an exception it raises is logged and ignored.
 
         Returns:
             The snapshot, refreshed and `ACTIVE`.
@@ -268,9 +279,11 @@ class SnapshotsManager:
         Raises:
             SnapshotFailed: a failed state (Killed, Error), a delete, or the
                 snapshot disappeared; `.snapshot` is the last state seen.
-            WaitTimeout: the deadline passed; `.last` is the last state seen.
-            NotFoundError: the snapshot was not there at the first check.
-            TypeError, ValueError: bad ids or timeout (nothing is sent).
+            WaitTimeout: the deadline passed; `.last` is the last state seen,
+                and `__cause__` the last error when the API could not be reached.
+            NotFoundError: the snapshot (or the instance) was not there.
+            AuthError: the session is refused and cannot be renewed.
+            TypeError, ValueError: bad ids, timeout or callback (nothing is sent).
         """
         instance_id = check_id(instance_id, "instance_id")
         snapshot_id = check_id(snapshot_id, "snapshot_id")
