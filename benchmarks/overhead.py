@@ -26,7 +26,8 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from _common import EmulatorProcess, Figure, emit, machine
 
-from zomro_async import ZomroClient, _document
+from zomro_async import ZomroClient
+from zomro_async._core import _document
 from zomro_async._core._converter import snapshot_from_row
 
 INSTANCE = 5_203_773
