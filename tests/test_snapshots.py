@@ -421,7 +421,9 @@ async def test_a_create_honours_the_time_bound_of_the_retry_policy(
     api.clock = clock
     api.on("instances.snapshots", listing())
     api.on("instances.snapshots.edit", (503, "<html>busy</html>"))
-    policy = z.RetryPolicy(attempts=6, initial_wait=0.5, max_wait=8.0, jitter=0.0, give_up_after=2.0)
+    policy = z.RetryPolicy(
+        attempts=6, initial_wait=0.5, max_wait=8.0, jitter=0.0, give_up_after=2.0
+    )
     async with make_client(retry=policy) as client:
         with pytest.raises(z.TransportError):
             await client.snapshots.create(INSTANCE, "n")
@@ -470,8 +472,31 @@ async def test_an_accepted_create_whose_confirmation_fails_is_an_unknown_outcome
         5204299,
         True,
     )
-    assert "5204299" in str(error) and "nightly" in str(error)
+    assert "5204299" in str(error)
+    assert "nightly" in str(error)
     assert isinstance(error.__cause__, z.TransportError)
     assert not isinstance(error, z.TransportError)  # never read as "nothing was made"
     assert isinstance(result.error, z.OutcomeUnknown)
     assert result.snapshot_id == 5204299  # a bulk item keeps every id it knows
+
+
+async def test_a_create_begun_before_aclose_sends_nothing_after_it(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    clock = VirtualClock(auto_advance=False)
+    api.on("instances.snapshots", listing())
+    api.on("instances.snapshots.edit", (502, "<html>bad gateway</html>"), doc(ok={}))
+    client = make_client(clock=clock)
+    creating = asyncio.create_task(client.snapshots.create(INSTANCE, "n"))
+    job = client.snapshots.create_many([INSTANCE + 1], "n", wait=False)
+    while api.funcs().count("instances.snapshots") < 2:  # in its grace, after the 502
+        await asyncio.sleep(0)
+
+    await client.aclose()
+    sent = len(api.forms)
+    clock.advance(100.0)  # past every grace and backoff
+    with pytest.raises(z.ZomroError, match="closed"):
+        await creating
+    (result,) = await job  # made before the close, started after it: ended by it
+    assert isinstance(result.error, z.ZomroError)
+    assert len(api.forms) == sent

@@ -25,7 +25,8 @@ class ZomroClient:
     """An asyncio client of Zomro's API; use it as `async with ZomroClient(...) as client`.
 
     Authenticate with a session `token`, or with `username` and `password` (the
-    client logs in on first use, and again once when the session expires).
+    client logs in on first use, shared by every task, and again when the session
+    expires; see docs/authentication.md for the exact rule).
 
     Args:
         token: a BILLmanager session id (`auth`). Mutually exclusive with username/password.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime
 import enum
 import logging
@@ -101,9 +102,10 @@ class BulkJob(Generic[R]):
     `async for event in job` for progress events as they happen (then await it).
 
     The job starts on the first await or iteration. Cancelling the task that
-    awaits it (or iterates it) cancels every item cleanly. Each `events()`
-    iterator queues the events it has not read yet: a handful per item, so at
-    most a few times the number of items; a job holds nothing once it ended.
+    awaits it (or iterates it) cancels every item cleanly; so does closing the
+    client it came from. Each `events()` iterator queues the events it has not
+    read yet: a few per item, plus one per poll while an item is still being
+    awaited; a job holds nothing once it ended.
     """
 
     def __init__(
@@ -112,8 +114,10 @@ class BulkJob(Generic[R]):
         *,
         concurrency: int | None,
         on_progress: OnProgress | None,
+        context: contextvars.Context | None = None,
     ) -> None:
         self._items = items
+        self._context = context
         self._limit = asyncio.Semaphore(concurrency) if concurrency else None
         self._on_progress = on_progress
         self._subscribers: list[asyncio.Queue[object]] = []
@@ -121,7 +125,9 @@ class BulkJob(Generic[R]):
 
     def _start(self) -> asyncio.Task[list[R]]:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            # In the context of the call that made the job: bound to the client
+            # as it was then, so that a close ends the job too.
+            self._task = asyncio.get_running_loop().create_task(self._run(), context=self._context)
             # A task cancelled before its first step never runs its body: end the
             # event streams from here, however the task ends.
             self._task.add_done_callback(self._end_streams)
@@ -208,6 +214,7 @@ class JobSettings:
     concurrency: int | None
     on_progress: OnProgress | None
     stamp: Callable[[], float]
+    context: contextvars.Context | None = None
     wait: bool = True
 
     @classmethod
@@ -218,6 +225,7 @@ class JobSettings:
         concurrency: object,
         on_progress: OnProgress | None,
         stamp: Callable[[], float],
+        context: contextvars.Context | None = None,
         wait: object = True,
     ) -> JobSettings:
         """The settings, or `TypeError`/`ValueError` before anything is sent."""
@@ -226,11 +234,17 @@ class JobSettings:
             concurrency=check_concurrency(concurrency),
             on_progress=check_callback(on_progress, "on_progress"),
             stamp=stamp,
+            context=context,
             wait=bool(wait),
         )
 
     def job(self, items: Sequence[Callable[[Emit], Awaitable[R]]]) -> BulkJob[R]:
-        return BulkJob(items, concurrency=self.concurrency, on_progress=self.on_progress)
+        return BulkJob(
+            items,
+            concurrency=self.concurrency,
+            on_progress=self.on_progress,
+            context=self.context,
+        )
 
 
 def render_names(

@@ -59,9 +59,10 @@ class Reconciler(Generic[V]):
     name is someone else's (another process creating the same name). After an
     ambiguous failure the listing is watched for `grace` seconds before the
     create is sent again; a failure that certainly had no effect (no connection
-    was opened, a 429) is retried at once within the budget. Every attempt
-    honours `retry` (its `attempts` and `give_up_after`); a conflict (the parent
-    is busy) is waited out until `conflict_deadline` on the poll schedule.
+    was opened, a 429) is sent again after the backoff with no watch. Every
+    attempt honours `retry` (its `attempts` and `give_up_after`, the watches
+    included); a conflict (the parent is busy) is waited out until
+    `conflict_deadline` on the poll schedule, and starts that budget afresh.
     """
 
     def __init__(
@@ -126,6 +127,9 @@ class Reconciler(Generic[V]):
                     raise
                 await self._clock.sleep(min(self._poll.delay(conflicts), remaining))
                 conflicts += 1
+                # The server said where it stands: the faults' budget starts afresh,
+                # so that a long queue behind another snapshot does not spend it.
+                started, failures = self._clock.monotonic(), 0
                 continue
             except TransportError as exc:
                 failures += 1

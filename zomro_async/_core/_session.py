@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from .._clock import Clock
 from .._exceptions import (
@@ -31,6 +35,41 @@ _MAX_SESSIONS_PER_CALL = 5
 _MAX_UNPROVEN_LOGINS = 2
 # Listing a paged instance again when its pages disagreed (rows moved meanwhile).
 _MAX_RELISTS = 3
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# The session, and its epoch, that the operation running in this context began
+# on: every call it makes later, and every task it starts, is bound to it.
+_operation: contextvars.ContextVar[tuple[ApiSession, int] | None] = contextvars.ContextVar(
+    "zomro_async_operation", default=None
+)
+
+
+class HasApi(Protocol):
+    _api: ApiSession
+
+
+H = TypeVar("H", bound=HasApi)
+
+
+def one_operation(
+    method: Callable[Concatenate[H, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[H, P], Coroutine[Any, Any, R]]:
+    """Bind a resource's public coroutine to the client as it is when the call begins.
+
+    Everything the call does later (a re-send after a grace, the next page, a
+    poll) fails with `ZomroError` once `aclose()` has run: nothing begun before
+    a close sends after it.
+    """
+
+    @functools.wraps(method)
+    async def bound(self: H, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._api.operation():
+            return await method(self, *args, **kwargs)
+
+    return bound
 
 
 class RateLimit:
@@ -129,8 +168,35 @@ class ApiSession:
         self.retries += 1
         logger.debug("retrying in %.2fs after %s", wait, type(error).__name__)
 
+    @contextlib.contextmanager
+    def operation(self) -> Iterator[None]:
+        """Bind what runs inside (and the tasks it starts) to this client's current
+        epoch, unless it is bound already (an operation within an operation).
+        """
+        bound = _operation.get()
+        if bound is not None and bound[0] is self:
+            yield
+            return
+        token = _operation.set((self, self._epoch))
+        try:
+            yield
+        finally:
+            _operation.reset(token)
+
+    def operation_context(self) -> contextvars.Context:
+        """A context bound like `operation()`, for a task started later (a bulk job)."""
+        context = contextvars.copy_context()
+        context.run(_operation.set, (self, self._operation_epoch()))
+        return context
+
+    def _operation_epoch(self) -> int:
+        bound = _operation.get()
+        return bound[1] if bound is not None and bound[0] is self else self._epoch
+
     async def aclose(self) -> None:
-        """End the login under way and every request in flight; later calls start afresh."""
+        """End the login under way and every request in flight; operations begun
+        before fail from here on; later ones start afresh.
+        """
         self._epoch += 1
         state, self._state = self._state, None
         if state is not None and state.login is not None and not state.login.done():
@@ -152,7 +218,9 @@ class ApiSession:
         may have been carried out (its answer was lost) is the call's success:
         the lost attempt did the work (a delete). An empty document is returned.
         """
-        epoch = self._epoch
+        epoch = self._operation_epoch()
+        if epoch != self._epoch:
+            raise ZomroError("the client was closed")
         maybe_done = False
 
         async def attempt() -> _document.Doc:

@@ -37,7 +37,7 @@ from .._core._poller import (
 from .._core._reconcile import Reconciler
 from .._core._retry import RetryPolicy
 from .._core._rotation import RotationResult, rotate_job
-from .._core._session import ApiSession
+from .._core._session import ApiSession, one_operation
 from .._exceptions import NotFoundError, WaitTimeout
 from ._domain import Snapshot
 
@@ -98,6 +98,7 @@ class SnapshotsManager:
             if not self._lock_users[instance_id]:
                 del self._lock_users[instance_id], self._locks[instance_id]
 
+    @one_operation
     async def list(self, instance_id: int) -> builtins.list[Snapshot]:
         """Every snapshot of an instance (`instances.snapshots`), in the API's order.
 
@@ -121,6 +122,7 @@ class SnapshotsManager:
     def _listing(self, instance_id: int) -> Listing[Snapshot]:
         return Listing(_LIST, instance_id, lambda: self.list(instance_id), what="snapshot")
 
+    @one_operation
     async def get(self, instance_id: int, snapshot_id: int) -> Snapshot:
         """One snapshot of an instance, as listed now.
 
@@ -142,6 +144,7 @@ class SnapshotsManager:
                 return snapshot
         raise _not_listed(instance_id, snapshot_id)
 
+    @one_operation
     async def create(self, instance_id: int, name: str) -> Snapshot:
         """Start a snapshot of an instance (`instances.snapshots.edit`).
 
@@ -221,6 +224,7 @@ class SnapshotsManager:
                 )
             )
 
+    @one_operation
     async def delete(self, instance_id: int, snapshot_id: int) -> None:
         """Ask the API to delete a snapshot (`image.delete`).
 
@@ -251,6 +255,7 @@ class SnapshotsManager:
             # A repeat that finds it gone means the attempt whose answer was lost did it.
             await self._api.call(_DELETE, fields, done_if_gone=True)
 
+    @one_operation
     async def wait_active(
         self,
         instance_id: int,
@@ -297,6 +302,7 @@ class SnapshotsManager:
             on_update=check_callback(on_update, "on_update"),
         )
 
+    @one_operation
     async def wait_deleted(
         self, instance_id: int, snapshot_id: int, *, timeout: float = 600.0
     ) -> None:
@@ -466,5 +472,6 @@ class SnapshotsManager:
             concurrency=concurrency,
             on_progress=on_progress,
             stamp=self._clock.time,
+            context=self._api.operation_context(),
             wait=wait,
         )
