@@ -304,7 +304,8 @@ async def test_secrets_are_scrubbed_in_every_spelling_the_client_sent(
 async def test_a_login_error_echoing_the_form_leaks_no_password(
     api: FakeApi, make_client: Callable[..., z.ZomroClient]
 ) -> None:
-    api.on("auth", error("auth", "badpassword", "no such user for username=alice&password=s3cr%2Bt"))
+    echo = "no such user for username=alice&password=s3cr%2Bt"
+    api.on("auth", error("auth", "badpassword", echo))
     async with make_client(username="alice", password="s3cr+t") as client:
         with pytest.raises(z.AuthError) as caught:
             await client.snapshots.list(1)
