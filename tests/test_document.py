@@ -16,6 +16,7 @@ from zomro_async._core._document import (
     excerpt,
     page_count,
     parse_body,
+    parse_retry_after,
     raise_for_error,
     rows,
     session_id,
@@ -300,6 +301,32 @@ def test_parse_body_reads_retry_after_on_http_errors(
 ) -> None:
     with pytest.raises(TransportError) as info:
         parse_body(503, b"busy", retry_after=header)
+    assert info.value.retry_after == expected
+
+
+# 2015-10-21 07:28:00 UTC, the moment the dates below are measured from.
+NOW = 1_445_412_480.0
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        pytest.param("Wed, 21 Oct 2015 07:28:20 GMT", 20.0, id="imf-fixdate"),
+        pytest.param("Wednesday, 21-Oct-15 07:29:00 GMT", 60.0, id="rfc850"),
+        pytest.param("Wed Oct 21 07:28:05 2015", 5.0, id="asctime"),
+        pytest.param("Wed, 21 Oct 2015 10:28:30 +0300", 30.0, id="other-zone"),
+        pytest.param("Wed, 21 Oct 2015 07:00:00 GMT", 0.0, id="past"),
+        pytest.param("Wed, 32 Oct 2015 07:28:20 GMT", None, id="impossible-day"),
+        pytest.param("120", 120.0, id="seconds-still"),
+        pytest.param("soon", None, id="garbage"),
+    ],
+)
+def test_retry_after_as_an_http_date_is_measured_from_now(
+    header: str, expected: float | None
+) -> None:
+    assert parse_retry_after(header, NOW) == expected
+    with pytest.raises(TransportError) as info:
+        parse_body(429, b"slow down", retry_after=header, now=NOW)
     assert info.value.retry_after == expected
 
 

@@ -210,19 +210,25 @@ class SnapshotsManager:
         # Queue behind snapshots still being taken rather than provoke a conflict;
         # a wait that runs out only means the create meets the conflict path.
         listing = self._listing(instance_id)
-        with contextlib.suppress(WaitTimeout):
-            await asyncio.gather(
-                *(
-                    self.poller.wait(
-                        listing,
-                        s.id,
-                        timeout=max(0.0, timeout),
-                        judge=judge_settled,
-                        goal="settled",
-                    )
-                    for s in busy
+
+        async def settled(snapshot_id: int) -> None:
+            with contextlib.suppress(WaitTimeout):
+                await self.poller.wait(
+                    listing,
+                    snapshot_id,
+                    timeout=max(0.0, timeout),
+                    judge=judge_settled,
+                    goal="settled",
                 )
-            )
+
+        try:
+            # A group: a wait that fails ends the others with it.
+            async with asyncio.TaskGroup() as group:
+                for s in busy:
+                    group.create_task(settled(s.id))
+        except BaseExceptionGroup as failed:
+            first = failed.exceptions[0]
+            raise first from first.__cause__
 
     @one_operation
     async def delete(self, instance_id: int, snapshot_id: int) -> None:
