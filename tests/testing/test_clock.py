@@ -431,3 +431,21 @@ async def test_a_loopback_http_round_trip_takes_exactly_the_servers_sleep(
     assert body == ANSWER
     assert took == SERVER_SLEEP
     assert timed_out == []
+
+
+async def test_a_short_real_wait_in_flight_keeps_far_sleepers_asleep() -> None:
+    # A server answering after 0.05 real seconds (the emulator's `slow` fault)
+    # must not see a waiter's one-hour deadline reached meanwhile; a short
+    # virtual step (a grace of half a second) may still run out.
+    clock = VirtualClock()
+    deadline = asyncio.ensure_future(clock.sleep(3600.0))
+    grace = asyncio.ensure_future(clock.sleep(0.5))
+    answered = asyncio.ensure_future(asyncio.sleep(0.05))
+
+    await answered
+    assert grace.done()
+    assert clock.monotonic() == 0.5
+    assert not deadline.done()
+
+    await deadline  # nothing real in flight any more: the jump comes
+    assert clock.monotonic() == 3600.0

@@ -16,9 +16,14 @@ loop is idle when:
     resumed by a future, I/O callbacks, a chain of `call_soon`, timers the loop
     has moved here;
 (b) no timer in `loop._scheduled` is due (the loop would queue it next turn).
-    One not yet due does not hold time: it stands for real time to wait
-    (aiohttp's keep-alive, the emulator's `slow` fault), which may see virtual
-    time move on meanwhile, as documented;
+    A real timer due within `_NEAR_TIMER` real seconds is a short real wait
+    in flight (the emulator's `slow` fault, a client's short request
+    timeout): meanwhile time moves only by steps of at most `_NEAR_TIMER`
+    virtual seconds, so that a far deadline is not reached during a wait of
+    a fraction of a real second, while a short grace can still run out. A
+    later timer does not hold time: it stands for a timeout that guards a
+    wait on the virtual clock (aiohttp's request timeout and keep-alive).
+    The clocks' own drivers do not count;
 (c) a zero-timeout `select()` on `loop._selector` reports no file descriptor
     ready: no bytes wait in a socket, no buffered write can go out. The stdlib
     selectors are level-triggered (epoll without EPOLLET, kqueue without
@@ -76,6 +81,9 @@ _THREAD_POLL = 0.0005
 
 _READY = "callbacks ready to run"
 _TIMER = "a timer due"
+_NEAR = "a real timer due within a second"
+# Real seconds within which a pending timer counts as work in flight (see (b)).
+_NEAR_TIMER = 1.0
 _IO = "a file descriptor ready for I/O"
 _THREAD = "a job in the default executor"
 
@@ -136,8 +144,15 @@ class _LoopView:
         loop = self._loop
         # Read each time: the loop replaces the list when it purges cancelled timers.
         scheduled = loop._scheduled
-        if scheduled and scheduled[0]._when < loop.time() + self._resolution:
-            return _TIMER
+        near = False
+        if scheduled:
+            now = loop.time()
+            if scheduled[0]._when < now + self._resolution:
+                return _TIMER
+            soon = now + _NEAR_TIMER
+            near = scheduled[0]._when < soon and any(
+                h._when < soon and not h._cancelled and not _is_driver(h) for h in scheduled
+            )
         if self._selector.select(0):
             return _IO
         executor = loop._default_executor
@@ -153,7 +168,7 @@ class _LoopView:
                     frame = frames.get(worker.ident)
                     if frame is None or frame.f_code is not _WORKER_CODE:
                         return _THREAD
-        return None
+        return _NEAR if near else None
 
     def checks_needed(self) -> int:
         """Idle looks in a row that let time move: more if the executor is opaque."""
@@ -165,6 +180,10 @@ class _LoopView:
     @staticmethod
     def sees(executor: object) -> bool:
         return _WORKER_CODE is not None and type(executor) is _POOL
+
+
+def _is_driver(handle: Any) -> bool:
+    return getattr(handle._callback, "__func__", None) is VirtualClock._tick
 
 
 class VirtualClock:
@@ -243,6 +262,8 @@ class VirtualClock:
             return
         view = self._view
         busy = None if view is None else view.busy()
+        if busy is _NEAR and self._sleepers[0][0] - self._now <= _NEAR_TIMER:
+            busy = None  # a short step does not outrun the real wait in flight
         if busy is None:
             self._idle_looks += 1
             if self._idle_looks >= (_SETTLE_TURNS if view is None else view.checks_needed()):
@@ -259,7 +280,8 @@ class VirtualClock:
         elif now - self._busy_since > _IDLE_TIMEOUT:
             self._give_up(busy)
             return
-        if busy is _THREAD:
+        if busy is _THREAD or busy is _NEAR:
+            # Nothing to do but wait for the thread or the timer: do not spin.
             self._driver = loop.call_later(_THREAD_POLL, self._tick, context=_NO_CONTEXT)
         else:
             self._driver = loop.call_soon(self._tick, context=_NO_CONTEXT)
