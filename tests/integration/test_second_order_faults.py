@@ -316,3 +316,22 @@ async def test_an_async_callback_is_refused_at_the_call(
     with pytest.raises(TypeError, match="async def"):
         client.snapshots.rotate([VM], keep=2, on_progress=hook)
     assert sum(emulator.calls.values()) == 0
+
+
+async def test_aclose_during_the_shared_login_fails_its_callers_with_a_zomro_error() -> None:
+    clock = VirtualClock(auto_advance=False)
+    async with ZomroEmulator(clock=clock) as emulator:
+        emulator.add_instance(VM)
+        client = emulator.client(retry=RETRY, poll=POLL)
+        emulator.hold("auth", 50.0)
+        calls = [asyncio.create_task(client.snapshots.list(VM)) for _ in range(5)]
+        while emulator.held_answers["auth"] < 1:
+            await asyncio.sleep(0.001)
+
+        await client.aclose()
+
+        for task in calls:
+            with pytest.raises(z.ZomroError, match="closed"):
+                await task
+        assert emulator.calls["auth"] == 1  # one login for all five, ended by the close
+        assert pending_sdk_tasks() == []
