@@ -500,3 +500,16 @@ async def test_a_create_begun_before_aclose_sends_nothing_after_it(
     (result,) = await job  # made before the close, started after it: ended by it
     assert isinstance(result.error, z.ZomroError)
     assert len(api.forms) == sent
+
+
+async def test_a_create_that_may_have_acted_and_cannot_list_for_auth_is_an_unknown_outcome(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    refused = error("access", "", "Insufficient privileges to perform this operation")
+    api.on("instances.snapshots", listing(), refused)
+    api.on("instances.snapshots.edit", (502, "<html>bad gateway</html>"))
+    with pytest.raises(z.OutcomeUnknown) as caught:
+        await client.snapshots.create(INSTANCE, "n")
+    assert isinstance(caught.value.__cause__, z.AuthError)
+    assert not caught.value.accepted
+    assert api.funcs().count("instances.snapshots.edit") == 1

@@ -8,7 +8,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from .._clock import Clock
-from .._exceptions import ConflictError, OutcomeUnknown, TransportError, ZomroError
+from .._exceptions import (
+    AuthError,
+    ConflictError,
+    OutcomeUnknown,
+    ResponseError,
+    TransportError,
+    ZomroError,
+)
 from . import _document
 from ._poller import PollPolicy
 from ._retry import RetryPolicy, is_retryable, may_have_acted
@@ -27,6 +34,9 @@ class Named(Protocol):
 
 
 V = TypeVar("V", bound=Named)
+
+# A listing that fails so: it cannot tell whether an earlier request made the item.
+_UNTOLD = (TransportError, AuthError, ResponseError)
 
 
 # A reset or a proxy's 502 comes back at once: the server is not holding the
@@ -158,7 +168,7 @@ class Reconciler(Generic[V]):
         """Our late item if one of our requests may have acted; else learn who is there."""
         try:
             children = await self._list()
-        except TransportError as exc:
+        except _UNTOLD as exc:
             if self.may_have_acted:
                 raise self._unknown("the instance could not be listed", exc) from exc
             raise
@@ -195,7 +205,7 @@ class Reconciler(Generic[V]):
             try:
                 made = self._ours(await self._list())
                 checked = True
-            except TransportError as exc:
+            except _UNTOLD as exc:
                 made, last_error = None, exc  # not seen yet; a failed listing proves nothing
             remaining = deadline - self._clock.monotonic()
             if made is not None or (remaining <= 0 and checked):
