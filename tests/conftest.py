@@ -10,6 +10,7 @@ from aioresponses import CallbackResult, aioresponses
 from hypothesis import HealthCheck, settings
 
 import zomro_async as z
+from tests._aioresponses_compat import aioresponses_on_aiohttp_3_14  # noqa: F401  (autouse)
 from zomro_async.testing._clock import VirtualClock
 
 # Property tests: no wall-clock deadlines (CI machines vary), and the same
