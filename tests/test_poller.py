@@ -346,3 +346,16 @@ async def test_aclose_awaits_the_loops_it_cancelled(
         await waiting
     await poller.close()
     assert pending_sdk_tasks() == []
+
+
+async def test_a_zero_final_lead_keeps_deadlines_hard(
+    fake: FakeInstances, clock: VirtualClock
+) -> None:
+    poller = Snapshots(fake, clock)
+    poller.poller = Poller(clock=clock, poll=z.PollPolicy(final_lead=0.0))
+    fake.add(1, 100, ready_at=1000.0)
+    fake.gate = asyncio.Event()  # the listing never comes back
+    with pytest.raises(z.WaitTimeout):
+        await active(poller, 1, 100, timeout=5.0)
+    assert clock.monotonic() == 5.0
+    fake.gate.set()

@@ -283,3 +283,13 @@ async def test_a_restarted_process_resumes_waiting_by_ids(
     second = connect(emulator)
     active = await second.snapshots.wait_active(VM, result.snapshot.id, timeout=60.0)
     assert active.status is z.SnapshotStatus.ACTIVE
+
+
+async def test_empty_bulk_jobs_have_no_results(
+    start_emulator: StartEmulator, connect: Connect
+) -> None:
+    emulator = await start_emulator()
+    client = connect(emulator)
+    assert await client.snapshots.create_many([], "n") == []
+    assert await client.snapshots.delete_many([]) == []
+    assert await client.snapshots.rotate([], keep=2) == []

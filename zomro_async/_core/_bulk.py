@@ -199,7 +199,8 @@ class BulkJob(Generic[R]):
             # No item outlives the job, however it ends.
             for task in tasks:
                 task.cancel()
-            await asyncio.wait(tasks)
+            if tasks:
+                await asyncio.wait(tasks)
 
     async def _one(self, item: Callable[[Emit], Awaitable[R]]) -> R:
         async with self._limit if self._limit is not None else contextlib.nullcontext():

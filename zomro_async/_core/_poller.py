@@ -171,6 +171,7 @@ class _Waiter:
         what: str,
         on_update: OnUpdate[Any] | None,
         future: asyncio.Future[Any],
+        once: bool = False,
     ) -> None:
         self.item_id = item_id
         self.deadline = deadline
@@ -183,7 +184,7 @@ class _Waiter:
         self.last: Any = None
         self.last_error: BaseException | None = None
         # timeout=0: one check, awaited however long its listing takes.
-        self.once = deadline <= final_at
+        self.once = once
         self.checked = False
 
     def due(self, now: float) -> bool:
@@ -293,7 +294,15 @@ class Poller:
         now = self._clock.monotonic()
         final_at = now + timeout - min(self._poll.final_lead, timeout / 2)
         waiter = _Waiter(
-            item_id, now + timeout, final_at, judge, goal, listing.what, on_update, future
+            item_id,
+            now + timeout,
+            final_at,
+            judge,
+            goal,
+            listing.what,
+            on_update,
+            future,
+            once=timeout <= 0,
         )
         watch = self._watches.get(listing.key)
         if watch is None or watch.task is None or watch.task.done():
@@ -349,6 +358,7 @@ class Poller:
 
     async def _run(self, watch: _Watch) -> None:
         loop = asyncio.get_running_loop()
+        round_: asyncio.Task[Sequence[Item]] | None = None
         try:
             while True:
                 pending = self._pending(watch)
@@ -365,10 +375,11 @@ class Poller:
                         await self._pause(watch, self._until_deadline(pending), round_)
                         pending = self._pending(watch)
                     if not round_.done():
+                        # Every waiter it was for is gone; one may have joined
+                        # meanwhile: the top of the loop decides.
                         round_.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await round_
-                        break
+                        await asyncio.wait({round_})
+                        continue
                 finally:
                     watch.round = None
                 if _interrupted(round_):
@@ -390,8 +401,8 @@ class Poller:
                 )
                 await self._pause(watch, max(0.0, upcoming))
         finally:
-            if watch.round is not None:
-                watch.round.cancel()
+            if round_ is not None and not round_.done():
+                round_.cancel()  # the loop was cancelled mid-listing: so is the listing
             watch.task = None
 
     def _pending(self, watch: _Watch) -> list[_Waiter]:

@@ -88,7 +88,7 @@ class Transport:
         finally:
             self._in_flight.discard(task)
             self._ended_by_close.discard(task)
-            if not self._in_flight and self._drained is not None:
+            if not self._ended_by_close and self._drained is not None:
                 self._drained.set()
 
     async def _exchange(self, session: aiohttp.ClientSession, form: dict[str, str]) -> RawAnswer:
@@ -111,13 +111,14 @@ class Transport:
         """End every post in flight, wait for them, and close the session made here
         (never one passed in): no request leaves after this returns.
         """
-        if self._in_flight:
-            drained = self._drained = self._drained or asyncio.Event()  # one for every closer
-            for task in self._in_flight - self._ended_by_close:
-                self._ended_by_close.add(task)
-                task.cancel()
-            await drained.wait()
-            self._drained = None
+        for task in self._in_flight - self._ended_by_close:
+            self._ended_by_close.add(task)
+            task.cancel()
+        if self._ended_by_close:
+            # Wait for the posts ended by a close, not for posts begun since.
+            if self._drained is None or self._drained.is_set():
+                self._drained = asyncio.Event()
+            await self._drained.wait()
         session = self._session
         if self._owns_session and session is not None and not session.closed:
             self._session = None
