@@ -19,6 +19,44 @@ is *inferred*, each guess living in the constant or function named:
   backend finished, the proxy gave up on it; a delete whose answer was lost
   has still happened, so a repeat finds the snapshot `Deleting`, or, once it
   is gone, answers `missed` on `elid`.
+
+Beyond snapshots (instances, stored filters, `image.edit`, rebuilds: see the
+Cloud VPS notes), the guesses are:
+
+- an instance row's fixed values (tariff, cost, OS, `item_status` "Active",
+  `status` "2") are made up (`_STATIC_INSTANCE_ROW`), its addresses derived
+  from its id (`_addresses_of`); a snapshot is in its instance's region;
+- `verify_resize` and `suspend` (offered only by the panel's filter) are
+  statuses an instance may have, and neither is steady (`FILTER_ONLY_STATUSES`);
+- a stored filter is kept per user and per list function, whatever `elid` or
+  `plid` the post or the listing carries (`_filter_key`,
+  `FILTER_IGNORED_FIELDS`): one snapshot filter hides rows of every
+  instance's listing; a filter post replaces the whole filter; how the server
+  matches each field (`_row_matches`, `_EQUAL_FILTER_FIELDS`) is a guess,
+  and a field the rows lack (`cost_from`, `datacenter`, ...) filters nothing;
+- `image.edit` with `sok=ok` must send back every preview field the panel
+  sends (`IMAGE_EDIT_REQUIRED`; `url` may be left out), their values are not
+  applied, an absent `protected` leaves the flag as it was
+  (`_image_edit_commit`); `updated` is the date of the last edit; a
+  snapshot that is `Deleting` can still be edited;
+- BILLmanager's XML `<slist name=...><val key=...>` comes as
+  `{"$name": ..., "val": [{"$key": ..., "$": ...}]}` in JSON, and a list of one
+  (`elem`, `slist`, `val`) is an object under `single_elem_as_object`
+  (`_nodes`); the labels of the choices are made up (`_ZONES`,
+  `_DISK_FORMATS`);
+- the server checks a rebuild's password by the panel's rules
+  (`_password_problem`), and echoes the refused password back in its error
+  (the hostile case: the SDK must scrub it);
+- a rebuild is refused `exists` / `runningoperation` while the instance is
+  not in a steady state, is being rebuilt, or has a snapshot `Saving` (Nova
+  refuses a rebuild during `image_snapshot`), and a snapshot is refused the
+  same way while the instance is being rebuilt (`_busy_reason`); an empty
+  `zone`, `select_rebuild`, `enablessh`, `password` or `ssh_keys` is `missed`,
+  a wrong one `value`;
+- after a rebuild is accepted the instance reads its old status for
+  `rebuild_lag` seconds, then `rebuilding` for `rebuild_time`, then `active`
+  (whatever it was before) or `error` (`_Instance.start_rebuild`); a rebuild
+  may use a snapshot of another instance of the account.
 """
 
 from __future__ import annotations
@@ -78,6 +116,111 @@ _STATIC_ROW = {
 # BILLmanager item statuses: 2 active, 4 deleted (a killed image is dead), 5 being processed.
 _ITEM_STATUS = {"Saving": "5", "Deleting": "5", "Active": "2", "Killed": "4"}
 
+# `instance_status` values from the notes: steady ones, ones in progress, and two
+# the panel's filter offers besides (*inferred*: an instance may have them, and
+# neither is steady, so a rebuild is refused meanwhile).
+STEADY_STATUSES = (
+    "active",
+    "stopped",
+    "resized",
+    "rescued",
+    "suspended",
+    "booted_from_iso",
+    "image_uploading",
+    "error",
+)
+IN_PROGRESS_STATUSES = (
+    "stopping",
+    "starting",
+    "creating",
+    "building",
+    "resizing",
+    "processing",
+    "rebooting",
+    "rescuing",
+    "unrescuing",
+    "rebuilding",
+    "suspending",
+    "booting_from_iso",
+)
+FILTER_ONLY_STATUSES = ("verify_resize", "suspend")
+INSTANCE_STATUSES = STEADY_STATUSES + IN_PROGRESS_STATUSES + FILTER_ONLY_STATUSES
+DEFAULT_REGION = "Netherlands-2"
+# An instance row's values that the emulator does not vary (*inferred*: made up
+# in the shapes the notes name).
+_STATIC_INSTANCE_ROW = {
+    "change_pricelist": "on",
+    "cost": "0.15 EUR / Day",
+    "instances_os": "Ubuntu 22.04",
+    "item_status": "Active",
+    "os_distro": "Ubuntu",
+    "os_version": "22.04 x64",
+    "pricelist": "Cloud-2 (2 vCPU, 4 GB RAM, 40 GB NVMe)",
+    "status": "2",
+}
+
+# The fields each `*.filter` function stores (the notes' lists), by its name.
+FILTER_FIELDS: dict[str, tuple[str, ...]] = {
+    "instances.filter": (
+        "autoprolong",
+        "cost_from",
+        "cost_to",
+        "datacenter",
+        "domain",
+        "expiredate",
+        "id",
+        "ip",
+        "opendate",
+        "orderdatefrom",
+        "orderdateto",
+        "period",
+        "pricelist",
+        "instance_status",
+        "name",
+    ),
+    "instances.snapshots.filter": ("name", "id", "fleio_status", "os_distro", "protected"),
+    "image.filter": (
+        "name",
+        "id",
+        "fleio_status",
+        "os_distro",
+        "image_type",
+        "region",
+        "disk_format",
+    ),
+}
+# The listing each stored filter applies to (`image` is not emulated: its filter
+# is kept and shown, and hides nothing).
+_FILTERED_LISTS = {
+    "instances": "instances.filter",
+    "instances.snapshots": "instances.snapshots.filter",
+}
+# *Inferred*: a filter is the user's for the whole list function; these fields of
+# a filter post or of a listing do not scope it (see `_filter_key`).
+FILTER_IGNORED_FIELDS = ("elid", "plid")
+# Stored filter fields compared whole (case-insensitive) with the row's field;
+# `id` is compared exactly, `name` and any other field as a substring (*inferred*).
+_EQUAL_FILTER_FIELDS = ("instance_status", "fleio_status", "protected", "os_distro")
+
+# *Inferred* strictness: the fields the panel sends back with an `image.edit`
+# commit, each of which a commit must carry (`url` may be left out).
+IMAGE_EDIT_REQUIRED = (
+    "region",
+    "min_disk",
+    "min_ram",
+    "disk_format",
+    "os_distro",
+    "os_version",
+    "architecture",
+)
+_DISK_FORMATS = ("qcow2", "raw", "vmdk", "vdi", "iso")
+# The rebuild form's image zones (the notes' keys; the labels are made up).
+_ZONES = {"pub": "Public images", "own": "My images", "shr": "Shared images"}
+_RUNNING_OPERATION = "Another operation is already running on this object"
+# The panel's password rules for a rebuild (*inferred*: the server checks the same).
+PASSWORD_MIN, PASSWORD_MAX = 8, 48
+PASSWORD_FORBIDDEN = "\"#%&'()*;<>?@|"  # noqa: S105 - the characters refused
+
 
 def _nginx_page(status: int, reason: str) -> str:
     return (
@@ -124,6 +267,16 @@ class EmulatorConfig:
     # The page size the server remembers for the user (BILLmanager keeps p_cnt per
     # user): lists come back paged at this size even when the client asks no page.
     page_size: int | None = None
+    # Instance rows carry `createdate` as a list of one `{"$": ...}`, as seen on the wire.
+    createdate_as_list: bool = False
+    # `image.edit`'s preview gives `protected` as `{"$orig": ...}`, with no `$`.
+    protected_as_orig: bool = False
+    # Whether `instances.snapshots` rows carry `fleio_id` (else: ask `image.edit`).
+    snapshot_rows_have_fleio_id: bool = True
+    # After a rebuild is accepted: seconds the instance still reads its old status
+    # (*inferred*), then seconds it reads `rebuilding`.
+    rebuild_lag: float = 3.0
+    rebuild_time: float = 20.0
     seed: int = 0
 
 
@@ -176,6 +329,17 @@ class _Session:
     last_use: float
 
 
+@attrs.frozen
+class Rebuild:
+    """A rebuild the emulator accepted (the password, if one was sent, is not kept)."""
+
+    instance_id: int
+    image_id: int  # the snapshot's id
+    fleio_id: str
+    ssh_key: str | None
+    with_password: bool
+
+
 @attrs.define
 class _Snapshot:
     id: int
@@ -186,6 +350,8 @@ class _Snapshot:
     killed: bool = False
     protected: bool = False
     deleted_at: float | None = None
+    region: str = DEFAULT_REGION
+    updated: str = ""
 
     def status(self, now: float, linger: float) -> str | None:
         """The Fleio status at `now`, or None once the deleted snapshot is gone."""
@@ -200,7 +366,44 @@ class _Snapshot:
 class _Instance:
     time_to_active: float | None
     kill: bool
+    name: str = ""
+    region: str = DEFAULT_REGION
+    createdate: str = ""
+    fail_rebuild: bool = False
+    # (since, status) by time: the status at t is the last one since at or before t.
+    timeline: list[tuple[float, str]] = attrs.Factory(lambda: [(-math.inf, "active")])
+    # When the rebuild under way (its lag included) ends.
+    rebuild_until: float | None = None
     snapshots: list[_Snapshot] = attrs.Factory(list)
+
+    def status(self, now: float) -> str:
+        current = self.timeline[0][1]
+        for since, status in self.timeline:
+            if since > now:
+                break
+            current = status
+        return current
+
+    def set_status(self, now: float, status: str, then: str | None, after: float) -> None:
+        self.timeline = [(-math.inf, status)]
+        if then is not None:
+            self.timeline.append((now + after, then))
+        self.rebuild_until = None
+
+    def rebuilding(self, now: float) -> bool:
+        return self.rebuild_until is not None and now < self.rebuild_until
+
+    def start_rebuild(self, now: float, lag: float, duration: float) -> None:
+        """Read the status of `now` for `lag` (*inferred*), `rebuilding` for
+        `duration`, then `active`, or `error` with `fail_rebuild`; whatever
+        else was scheduled is dropped."""
+        end = now + lag + duration
+        self.timeline = [
+            (-math.inf, self.status(now)),
+            (now + lag, "rebuilding"),
+            (end, "error" if self.fail_rebuild else "active"),
+        ]
+        self.rebuild_until = end
 
 
 @attrs.define
@@ -274,6 +477,84 @@ def _int_field(fields: dict[str, str], name: str) -> int:
     return int(raw)
 
 
+def _nodes(items: list[Node], single_as_object: bool) -> Node | list[Node] | None:
+    """A list node as BILLmanager sends it: none when empty, and (*inferred*, as
+    `single_elem_as_object` asks) one object for a list of one."""
+    if not items:
+        return None
+    return items[0] if single_as_object and len(items) == 1 else items
+
+
+def _addresses_of(instance_id: int) -> tuple[str, str]:
+    """An instance's made-up IPv4 and IPv6 addresses, derived from its id."""
+    v4 = f"185.0.{(instance_id >> 8) & 0xFF}.{instance_id & 0xFF}"
+    groups = [(instance_id >> shift) & 0xFFFF for shift in (48, 32, 16, 0)]
+    while len(groups) > 1 and groups[0] == 0:
+        groups.pop(0)
+    return v4, "2a01:db8::" + ":".join(f"{g:x}" for g in groups)
+
+
+def _password_problem(password: str) -> str | None:
+    """Why the panel's rules refuse `password` (*inferred*: so does the server), or None."""
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        return f"{PASSWORD_MIN} to {PASSWORD_MAX} characters are required"
+    if any(not (c.isascii() and c.isprintable()) for c in password):
+        return "only printable ASCII characters are allowed"
+    if " " in password:
+        return "spaces are not allowed"
+    if any(c in PASSWORD_FORBIDDEN for c in password):
+        return f"none of {' '.join(PASSWORD_FORBIDDEN)} is allowed"
+    for test, what in ((str.isupper, "an upper-case letter"), (str.islower, "a lower-case letter")):
+        if not any(test(c) for c in password):
+            return f"at least {what} is required"
+    if not any(c.isdigit() for c in password):
+        return "at least a digit is required"
+    return None
+
+
+def _filter_key(user: str, func: str) -> tuple[str, str]:
+    """Where a stored filter is kept: per user and per filter function, and
+    (*inferred*) not per `elid` or `plid` (`FILTER_IGNORED_FIELDS`)."""
+    return user, func
+
+
+def _row_matches(row: dict[str, str], stored: dict[str, str], name_field: str) -> bool:
+    """Whether a listing row passes a stored filter (*inferred* matching): `id`
+    exactly; `name` as a case-insensitive substring of `name_field`; the
+    `_EQUAL_FILTER_FIELDS` case-insensitively whole; any other field as a
+    case-insensitive substring of the row's field of that name, if it has one."""
+    for field, wanted in stored.items():
+        want = wanted.casefold()
+        if field == "id":
+            ok = row.get("id") == wanted
+        elif field == "name":
+            ok = want in row.get(name_field, "").casefold()
+        elif field not in row:
+            continue
+        elif field in _EQUAL_FILTER_FIELDS:
+            ok = row[field].casefold() == want
+        else:
+            ok = want in row[field].casefold()
+        if not ok:
+            return False
+    return True
+
+
+def _check_status(status: str) -> None:
+    if status not in INSTANCE_STATUSES:
+        raise ValueError(f"status must be one of {INSTANCE_STATUSES}, got {status!r}")
+
+
+def _filter_fields(func: str) -> tuple[str, ...]:
+    if func not in FILTER_FIELDS:
+        raise ValueError(f"func must be one of {tuple(FILTER_FIELDS)}, got {func!r}")
+    return FILTER_FIELDS[func]
+
+
+def _today(clock: Clock) -> str:
+    return datetime.fromtimestamp(clock.time(), UTC).strftime("%Y-%m-%d")
+
+
 class ZomroEmulator:
     """Zomro's snapshot API on a loopback port (or mounted via `app`), with state read
     lazily from `clock`, seeded opt-in transient faults, and scripted ones:
@@ -312,6 +593,9 @@ class ZomroEmulator:
         self._data_rng = random.Random(f"zomro-emulator-data-{self.config.seed}")
         self._ids = itertools.count(FIRST_SNAPSHOT_ID)
         self._instances: dict[int, _Instance] = {}
+        self._ssh_keys: dict[str, str] = {}
+        self._filters: dict[tuple[str, str], dict[str, str]] = {}
+        self.rebuilds: list[Rebuild] = []
         self._sessions: dict[str, _Session] = {}
         self._token = self._new_session(self.config.username)
         self._runner: web.AppRunner | None = None
@@ -332,6 +616,10 @@ class ZomroEmulator:
             "instances.snapshots": self._list,
             "instances.snapshots.edit": self._create,
             "image.delete": self._delete,
+            "image.edit": self._image_edit,
+            "instances": self._list_instances,
+            "instances.fleio.rebuild": self._rebuild,
+            **{name: self._filter_handler(name) for name in FILTER_FIELDS},
             "keepalive": lambda fields, user: {"ok": {}},
             "whoami": lambda fields, user: {"ok": {}, "user": {"$": user}},
         }
@@ -438,6 +726,10 @@ class ZomroEmulator:
         time_to_active: float | None = None,
         kill: bool = False,
         saving: int = 0,
+        name: str | None = None,
+        status: str = "active",
+        region: str = DEFAULT_REGION,
+        fail_rebuild: bool = False,
     ) -> None:
         """Add an instance to the account.
 
@@ -449,31 +741,118 @@ class ZomroEmulator:
             saving: how many more start still Saving, as if just created (named
                 on from the Active ones); seeding skips the API's
                 one-in-progress rule.
+            name: its `servername` (default `vps-<id>`).
+            status: its `instance_status`, one of `INSTANCE_STATUSES`.
+            region: its `datacentername`, and the region of its snapshots.
+            fail_rebuild: every rebuild of it ends in `error`.
 
         Raises:
-            ValueError: the instance exists already, or `saving` is negative.
+            ValueError: the instance exists already, `saving` is negative, or
+                `status` is not one of `INSTANCE_STATUSES`.
         """
         if instance_id in self._instances:
             raise ValueError(f"instance {instance_id} already exists")
         if saving < 0:
             raise ValueError(f"saving must be >= 0, got {saving}")
-        instance = _Instance(time_to_active, kill)
+        _check_status(status)
+        instance = _Instance(
+            time_to_active,
+            kill,
+            name=f"vps-{instance_id}" if name is None else name,
+            region=region,
+            createdate=_today(self.clock),
+            fail_rebuild=fail_rebuild,
+            timeline=[(-math.inf, status)],
+        )
         self._instances[instance_id] = instance
         now = self.clock.monotonic()
         for n in range(1, snapshots + 1):
-            instance.snapshots.append(self._new_snapshot(f"seed-{n}", now, killed=False))
+            instance.snapshots.append(self._new_snapshot(instance, f"seed-{n}", now, killed=False))
         ready_at = now + (self.config.time_to_active if time_to_active is None else time_to_active)
         for n in range(snapshots + 1, snapshots + saving + 1):
-            instance.snapshots.append(self._new_snapshot(f"seed-{n}", ready_at, killed=kill))
+            instance.snapshots.append(self._new_snapshot(instance, f"seed-{n}", ready_at, kill))
+
+    def set_instance_status(
+        self, instance_id: int, status: str, *, then: str | None = None, after: float = 0.0
+    ) -> None:
+        """Set an instance's `instance_status` now, and optionally `then` after
+        `after` seconds of the clock. This replaces whatever was scheduled, a
+        rebuild under way included (it is no longer under way).
+
+        Raises:
+            KeyError: no such instance.
+            ValueError: `status` or `then` is not one of `INSTANCE_STATUSES`,
+                or `after` is negative.
+        """
+        instance = self._instances[instance_id]
+        _check_status(status)
+        if then is not None:
+            _check_status(then)
+        if after < 0:
+            raise ValueError(f"after must be >= 0, got {after}")
+        instance.set_status(self.clock.monotonic(), status, then, after)
+
+    def instance_status(self, instance_id: int) -> str:
+        """The instance's `instance_status` now.
+
+        Raises:
+            KeyError: no such instance.
+        """
+        return self._instances[instance_id].status(self.clock.monotonic())
+
+    def add_ssh_key(self, name: str = "default") -> str:
+        """Add an SSH key to the account; returns its uuid, which rebuilds accept."""
+        key = str(uuid.UUID(int=self._data_rng.getrandbits(128), version=4))
+        self._ssh_keys[key] = name
+        return key
+
+    def set_stored_filter(self, func: str, **fields: str) -> None:
+        """Leave a stored filter for the configured user, as the web panel would:
+        it replaces the one before; empty values are not kept (none: cleared).
+
+        Args:
+            func: the filter function, e.g. `"instances.snapshots.filter"`.
+            **fields: its fields (`FILTER_FIELDS[func]`), e.g. `name="nightly"`.
+
+        Raises:
+            ValueError: an unknown `func`, or a field it does not have.
+        """
+        allowed = _filter_fields(func)
+        unknown = set(fields) - set(allowed)
+        if unknown:
+            raise ValueError(f"{func} has no field {sorted(unknown)}; it has {allowed}")
+        self._store_filter(self.config.username, func, fields)
+
+    def stored_filter(self, func: str) -> dict[str, str]:
+        """The configured user's stored filter of `func` (empty: none).
+
+        Raises:
+            ValueError: an unknown `func`.
+        """
+        _filter_fields(func)
+        return dict(self._filters.get(_filter_key(self.config.username, func), {}))
 
     def snapshots_of(self, instance_id: int) -> list[dict[str, str]]:
-        """The instance's rows as `instances.snapshots` would list them now, unwrapped.
+        """The instance's rows as `instances.snapshots` would list them now, unwrapped
+        (no stored filter applied).
 
         Raises:
             KeyError: no such instance.
         """
         now = self.clock.monotonic()
         return [self._row(s, now) for s in self._live(self._instances[instance_id], now)]
+
+    def snapshot_details(self, snapshot_id: int) -> dict[str, str]:
+        """What `image.edit` would show of the snapshot now, unwrapped, `slist` left out
+        (`fleio_id` included whatever `snapshot_rows_have_fleio_id` says).
+
+        Raises:
+            KeyError: no such snapshot (or it is gone).
+        """
+        found = self._find_snapshot(snapshot_id, self.clock.monotonic())
+        if found is None:
+            raise KeyError(snapshot_id)
+        return self._image_details(*found)
 
     def expire_sessions(self) -> None:
         """End every session, `token` included, as if each had outlived its TTL."""
@@ -929,14 +1308,19 @@ class ZomroEmulator:
         instance.snapshots = [s for s in instance.snapshots if s.status(now, linger) is not None]
         return instance.snapshots
 
-    def _new_snapshot(self, name: str, ready_at: float, killed: bool) -> _Snapshot:
+    def _new_snapshot(
+        self, instance: _Instance, name: str, ready_at: float, killed: bool
+    ) -> _Snapshot:
+        today = _today(self.clock)
         return _Snapshot(
             id=next(self._ids),
             name=name,
             fleio_id=str(uuid.UUID(int=self._data_rng.getrandbits(128), version=4)),
-            createdate=datetime.fromtimestamp(self.clock.time(), UTC).strftime("%Y-%m-%d"),
+            createdate=today,
             ready_at=ready_at,
             killed=killed,
+            region=instance.region,
+            updated=today,
         )
 
     def _row(self, snapshot: _Snapshot, now: float) -> dict[str, str]:
@@ -954,15 +1338,22 @@ class ZomroEmulator:
             "item_real_status": _ITEM_STATUS[status],
             "name": snapshot.name,
             "protected": "on" if snapshot.protected else "off",
+            "region": snapshot.region,
         }
+        if not self.config.snapshot_rows_have_fleio_id:
+            del row["fleio_id"]
         return dict(sorted(row.items()))
 
     def _list(self, fields: dict[str, str], user: str) -> Node:
         instance = self._instance(fields, "elid")
         now = self.clock.monotonic()
-        live = self._live(instance, now)
-        rows = [{k: _wrap(v) for k, v in self._row(s, now).items()} for s in live]
+        rows = [self._row(s, now) for s in self._live(instance, now)]
+        rows = self._filtered(user, "instances.snapshots", rows, "name")
         doc: Node = {"elid": {"$": fields["elid"]}}
+        return self._paged(doc, fields, [{k: _wrap(v) for k, v in r.items()} for r in rows])
+
+    def _paged(self, doc: Node, fields: dict[str, str], rows: list[Node]) -> Node:
+        """`doc` with the page of `rows` the fields ask (BILLmanager's paging)."""
         if fields.get("p_num") or fields.get("p_cnt") or self.config.page_size:
             p_num = _int_field(fields, "p_num") if fields.get("p_num") else 1
             p_cnt = (
@@ -974,9 +1365,8 @@ class ZomroEmulator:
             doc.update(p_num={"$": str(p_num)}, p_cnt={"$": str(p_cnt)})
             doc["p_elems"] = {"$": str(len(rows))}
             rows = rows[(p_num - 1) * p_cnt : p_num * p_cnt]
-        if rows:
-            single = self.config.single_elem_as_object and len(rows) == 1
-            doc["elem"] = rows[0] if single else rows
+        if (elem := _nodes(rows, self.config.single_elem_as_object)) is not None:
+            doc["elem"] = elem
         return doc
 
     def _create(self, fields: dict[str, str], user: str) -> Node:
@@ -990,13 +1380,13 @@ class ZomroEmulator:
             raise _bad_value("name", name, f"at most {MAX_NAME} characters are allowed")
         now = self.clock.monotonic()
         linger = self.config.delete_linger
-        if any(s.status(now, linger) == "Saving" for s in self._live(instance, now)):
-            raise _ApiError(
-                "exists", "runningoperation", "Another operation is already running on this object"
-            )
+        saving = any(s.status(now, linger) == "Saving" for s in self._live(instance, now))
+        # *Inferred*: OpenStack refuses an image of a server with a rebuild under way.
+        if saving or instance.rebuilding(now) or instance.status(now) == "rebuilding":
+            raise _ApiError("exists", "runningoperation", _RUNNING_OPERATION)
         delay = instance.time_to_active
         ready_at = now + (self.config.time_to_active if delay is None else delay)
-        snapshot = self._new_snapshot(name, ready_at, instance.kill)
+        snapshot = self._new_snapshot(instance, name, ready_at, instance.kill)
         instance.snapshots.append(snapshot)
         rate = self.config.ambiguous_create_rate
         if rate > 0 and self._fault_rng.random() < rate:
@@ -1029,4 +1419,232 @@ class ZomroEmulator:
         rate = self.config.lost_delete_rate
         if rate > 0 and self._fault_rng.random() < rate:
             raise _LostAnswer("html502")
+        return {"ok": {}}
+
+    # -- instances ---------------------------------------------------------------
+
+    def _instance_row(self, instance_id: int, instance: _Instance, now: float) -> dict[str, str]:
+        ip, ip_v6 = _addresses_of(instance_id)
+        row = {
+            **_STATIC_INSTANCE_ROW,
+            "createdate": instance.createdate,
+            "datacentername": instance.region,
+            "id": str(instance_id),
+            "instance_status": instance.status(now),
+            "ip": ip,
+            "ip_v6": ip_v6,
+            "name": instance.name,
+            "servername": instance.name,
+        }
+        return dict(sorted(row.items()))
+
+    def _list_instances(self, fields: dict[str, str], user: str) -> Node:
+        now = self.clock.monotonic()
+        # Sorted by id, descending for `p_col=-id`; other columns are not emulated.
+        ids = sorted(self._instances, reverse=fields.get("p_col") == "-id")
+        rows = [self._instance_row(i, self._instances[i], now) for i in ids]
+        rows = self._filtered(user, "instances", rows, "servername")
+        wrapped: list[Node] = []
+        for row in rows:
+            node: Node = {k: _wrap(v) for k, v in row.items()}
+            if self.config.createdate_as_list:
+                node["createdate"] = [node["createdate"]]
+            wrapped.append(node)
+        return self._paged({}, fields, wrapped)
+
+    # -- stored filters ----------------------------------------------------------
+
+    def _filter_handler(self, func: str) -> Callable[[dict[str, str], str], Node]:
+        allowed = FILTER_FIELDS[func]
+
+        def handle(fields: dict[str, str], user: str) -> Node:
+            if fields.get("sok") == "ok":
+                kept = {k: v for k, v in fields.items() if k in allowed}
+                # Whatever elid or plid came with the post, the filter is the user's.
+                for field in FILTER_IGNORED_FIELDS:
+                    kept.pop(field, None)
+                self._store_filter(user, func, kept)
+                return {"ok": {}}
+            stored = self._filters.get(_filter_key(user, func), {})
+            return {k: {"$": v} for k, v in stored.items()}
+
+        return handle
+
+    def _store_filter(self, user: str, func: str, fields: dict[str, str]) -> None:
+        kept = {k: v for k, v in fields.items() if v}
+        key = _filter_key(user, func)
+        if kept:
+            self._filters[key] = kept
+        else:
+            self._filters.pop(key, None)
+
+    def _filtered(
+        self, user: str, listing: str, rows: list[dict[str, str]], name_field: str
+    ) -> list[dict[str, str]]:
+        stored = self._filters.get(_filter_key(user, _FILTERED_LISTS[listing]))
+        if not stored:
+            return rows
+        return [row for row in rows if _row_matches(row, stored, name_field)]
+
+    # -- images ------------------------------------------------------------------
+
+    def _find_snapshot(self, snapshot_id: int, now: float) -> tuple[int, _Snapshot] | None:
+        for instance_id, instance in self._instances.items():
+            for snapshot in self._live(instance, now):
+                if snapshot.id == snapshot_id:
+                    return instance_id, snapshot
+        return None
+
+    def _image_details(self, instance_id: int, snapshot: _Snapshot) -> dict[str, str]:
+        row = self._row(snapshot, self.clock.monotonic())
+        details = {
+            "architecture": row["architecture"],
+            "backup_type": "",
+            "created": snapshot.createdate,
+            "disk_format": row["disk_format"],
+            "fleio_id": snapshot.fleio_id,
+            "fleio_status": row["fleio_status"],
+            "id": str(snapshot.id),
+            "image_name": snapshot.name,
+            "image_size": row["image_size"],
+            "image_type": "Snapshot",
+            "instances_id": str(instance_id),
+            "min_disk": row["min_disk"],
+            "min_ram": row["min_ram"],
+            "os_distro": row["os_distro"],
+            "os_version": row["os_version"],
+            "protected": row["protected"],
+            "region": snapshot.region,
+            "updated": snapshot.updated,
+            "url": "",
+        }
+        return details
+
+    def _image_edit(self, fields: dict[str, str], user: str) -> Node:
+        snapshot_id = _int_field(fields, "elid")
+        now = self.clock.monotonic()
+        found = self._find_snapshot(snapshot_id, now)
+        if found is None:
+            raise _ApiError("missed", "elid", "Image not found")
+        instance_id, snapshot = found
+        if fields.get("sok") == "ok":
+            return self._image_edit_commit(fields, snapshot)
+        details = self._image_details(instance_id, snapshot)
+        doc: Node = {"elid": {"$": str(snapshot.id)}}
+        doc.update({k: _wrap(v) for k, v in details.items()})
+        if self.config.protected_as_orig:
+            doc["protected"] = {"$orig": details["protected"]}
+        single = self.config.single_elem_as_object
+        choices = {
+            "disk_format": [{"$key": f, "$": f} for f in _DISK_FORMATS],
+            "architecture": [{"$key": "x86_64", "$": "x86_64"}],
+        }
+        doc["slist"] = [self._slist(name, vals, single) for name, vals in choices.items()]
+        return doc
+
+    def _image_edit_commit(self, fields: dict[str, str], snapshot: _Snapshot) -> Node:
+        """Rename and (un)protect. *Inferred*: every `IMAGE_EDIT_REQUIRED` field must
+        be sent back (their values are not applied); an absent `protected` keeps
+        the flag."""
+        if fields.get("clicked_button") != "ok":
+            raise _missed("clicked_button")
+        name = fields.get("image_name", "")
+        if not name.strip():
+            raise _missed("image_name")
+        if len(name) > MAX_NAME:
+            raise _bad_value("image_name", name, f"at most {MAX_NAME} characters are allowed")
+        for field in IMAGE_EDIT_REQUIRED:
+            if not fields.get(field):
+                raise _missed(field)
+        protected = fields.get("protected")
+        if protected is not None and protected not in ("on", "off"):
+            raise _bad_value("protected", protected, "on or off is expected")
+        snapshot.name = name
+        if protected is not None:
+            snapshot.protected = protected == "on"
+        snapshot.updated = _today(self.clock)
+        return {"ok": {}}
+
+    @staticmethod
+    def _slist(name: str, vals: list[Node], single: bool) -> Node:
+        node: Node = {"$name": name}
+        if (val := _nodes(vals, single)) is not None:
+            node["val"] = val
+        return node
+
+    # -- rebuild -----------------------------------------------------------------
+
+    def _active_snapshots(self, now: float) -> list[_Snapshot]:
+        linger = self.config.delete_linger
+        every = (s for i in self._instances.values() for s in self._live(i, now))
+        return sorted((s for s in every if s.status(now, linger) == "Active"), key=lambda s: s.id)
+
+    def _busy_reason(self, instance: _Instance, now: float) -> str | None:
+        """Why a rebuild of `instance` is refused as a running operation (*inferred*:
+        not in a steady state, a rebuild under way, a snapshot `Saving`), or None."""
+        if instance.rebuilding(now):
+            return "a rebuild is under way"
+        if (status := instance.status(now)) not in STEADY_STATUSES:
+            return f"the instance is {status}"
+        linger = self.config.delete_linger
+        if any(s.status(now, linger) == "Saving" for s in self._live(instance, now)):
+            return "a snapshot is being taken"
+        return None
+
+    def _rebuild(self, fields: dict[str, str], user: str) -> Node:
+        instance = self._instance(fields, "elid")
+        instance_id = int(fields["elid"])
+        now = self.clock.monotonic()
+        active = self._active_snapshots(now)
+        if fields.get("sok") != "ok":
+            single = self.config.single_elem_as_object
+            zones = [{"$key": k, "$": v} for k, v in _ZONES.items()]
+            images = [{"$key": s.fleio_id, "$": s.name, "$depend": "own"} for s in active]
+            keys = [{"$key": k, "$": v} for k, v in self._ssh_keys.items()]
+            return {
+                "elid": {"$": str(instance_id)},
+                "slist": [
+                    self._slist("zone", zones, single),
+                    self._slist("select_rebuild", images, single),
+                    self._slist("ssh_keys", keys, single),
+                ],
+            }
+        zone = fields.get("zone", "")
+        if not zone:
+            raise _missed("zone")
+        if zone != "own":
+            raise _bad_value("zone", zone, "only own images can be restored here")
+        wanted = fields.get("select_rebuild", "")
+        if not wanted:
+            raise _missed("select_rebuild")
+        image = next((s for s in active if s.fleio_id == wanted), None)
+        if image is None:
+            raise _bad_value("select_rebuild", wanted, "no such image ready in the account")
+        enablessh = fields.get("enablessh", "")
+        if not enablessh:
+            raise _missed("enablessh")
+        if enablessh not in ("on", "off"):
+            raise _bad_value("enablessh", enablessh, "on or off is expected")
+        ssh_key: str | None = None
+        if enablessh == "off":
+            password = fields.get("password", "")
+            if not password:
+                raise _missed("password")
+            if (problem := _password_problem(password)) is not None:
+                # Hostile on purpose: the refused password comes back in the
+                # error's `value` param and in its detail.
+                detail = f"The password '{password}' is refused: {problem}"
+                raise _bad_value("password", password, detail)
+        else:
+            ssh_key = fields.get("ssh_keys", "")
+            if not ssh_key:
+                raise _missed("ssh_keys")
+            if ssh_key not in self._ssh_keys:
+                raise _bad_value("ssh_keys", ssh_key, "no such SSH key")
+        if (reason := self._busy_reason(instance, now)) is not None:
+            raise _ApiError("exists", "runningoperation", _RUNNING_OPERATION, reason)
+        instance.start_rebuild(now, self.config.rebuild_lag, self.config.rebuild_time)
+        self.rebuilds.append(
+            Rebuild(instance_id, image.id, image.fleio_id, ssh_key, with_password=ssh_key is None)
+        )
         return {"ok": {}}
