@@ -1459,10 +1459,9 @@ class ZomroEmulator:
 
         def handle(fields: dict[str, str], user: str) -> Node:
             if fields.get("sok") == "ok":
+                # Only the filter's own fields: an `elid` or `plid` sent along
+                # neither is stored nor scopes it (FILTER_IGNORED_FIELDS).
                 kept = {k: v for k, v in fields.items() if k in allowed}
-                # Whatever elid or plid came with the post, the filter is the user's.
-                for field in FILTER_IGNORED_FIELDS:
-                    kept.pop(field, None)
                 self._store_filter(user, func, kept)
                 return {"ok": {}}
             stored = self._filters.get(_filter_key(user, func), {})
