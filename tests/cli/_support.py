@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from click.testing import CliRunner, Result
@@ -12,6 +13,8 @@ from zomro_async.testing import ZomroEmulator
 
 A, B, C = _sandbox.SAMPLE_INSTANCES
 DOOMED = _sandbox.DOOMED_INSTANCE
+# A step that changes a seeded emulator before its command runs (`sandbox_setup`).
+Setup = Callable[[ZomroEmulator], object]
 
 
 def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
@@ -33,7 +36,8 @@ def document(result: Result) -> dict[str, Any]:
     assert isinstance(doc["resume"], list)
     for row in doc["results"]:
         assert isinstance(row["instance_id"], int)
-        assert row["snapshot_id"] is None or isinstance(row["snapshot_id"], int)
+        # an instance's result (instances list|wait) has no snapshot keys
+        assert row.get("snapshot_id") is None or isinstance(row["snapshot_id"], int)
         assert row["name"] is None or isinstance(row["name"], str)
         assert row["status"] is None or isinstance(row["status"], str)
         assert isinstance(row["ok"], bool)

@@ -1,4 +1,5 @@
-"""CLI fixtures: a clean environment, the emulators `--emulator` starts, a closed port."""
+"""CLI fixtures: a clean environment, the emulators `--emulator` starts (and steps
+that change them before the command runs), a closed port."""
 
 from __future__ import annotations
 
@@ -11,29 +12,46 @@ import pytest
 from zomro_async._cli import _sandbox
 from zomro_async.testing import ZomroEmulator
 
+from ._support import Setup
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No credentials or settings from the environment the tests run in."""
-    for name in ("TOKEN", "USERNAME", "PASSWORD", "API_URL", "CLI_RETRIES"):
+    for name in ("TOKEN", "USERNAME", "PASSWORD", "API_URL", "CLI_RETRIES", "REBUILD_PASSWORD"):
         monkeypatch.delenv(f"ZOMRO_{name}", raising=False)
     monkeypatch.setenv("COLUMNS", "200")  # no wrapping in tables
 
 
 @pytest.fixture
-def emulators(monkeypatch: pytest.MonkeyPatch) -> list[ZomroEmulator]:
-    """Each seeded emulator a command ran against (closed, but its state and counters kept)."""
+def _seeded(monkeypatch: pytest.MonkeyPatch) -> tuple[list[ZomroEmulator], list[Setup]]:
     started: list[ZomroEmulator] = []
+    setups: list[Setup] = []
     seeded = _sandbox.seeded_emulator
 
     @contextlib.asynccontextmanager
     async def keep() -> AsyncIterator[ZomroEmulator]:
         async with seeded() as emulator:
+            for setup in setups:
+                setup(emulator)
+            emulator.calls.clear()
             started.append(emulator)
             yield emulator
 
     monkeypatch.setattr(_sandbox, "seeded_emulator", keep)
-    return started
+    return started, setups
+
+
+@pytest.fixture
+def emulators(_seeded: tuple[list[ZomroEmulator], list[Setup]]) -> list[ZomroEmulator]:
+    """Each seeded emulator a command ran against (closed, but its state and counters kept)."""
+    return _seeded[0]
+
+
+@pytest.fixture
+def sandbox_setup(_seeded: tuple[list[ZomroEmulator], list[Setup]]) -> list[Setup]:
+    """Steps (append them) applied to each seeded emulator before its command runs."""
+    return _seeded[1]
 
 
 @pytest.fixture

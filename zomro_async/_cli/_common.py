@@ -54,7 +54,7 @@ with any progress on stderr:
 "message": "..."}: per result, that item's; at the top level, what stopped
 the command (AuthError, TransportError, KeyboardInterrupt). "status" is the
 snapshot's state in lower case, or null. "resume" lists the `snapshots wait`
-commands that finish an interrupted run.
+(or `instances wait`) commands that finish an interrupted run.
 
 \b
 Exit status: 0 all done; 1 some items failed; 2 usage error; 3 authentication
@@ -62,6 +62,23 @@ failed; 4 the API could not be reached; 130 interrupted."""
 
 INSTANCE_ID = click.IntRange(min=1)
 WAIT_OPTION = click.option("--wait", is_flag=True, help="Await the end state of each item.")
+ALL_OPTION = click.option(
+    "--all",
+    "all_instances",
+    is_flag=True,
+    help="Every instance of the account (listed at the start), instead of INSTANCE ids.",
+)
+
+
+def check_targets(instances: Sequence[int], all_instances: bool) -> None:
+    """INSTANCE ids or `--all`: exactly one of them (a usage error otherwise)."""
+    if all_instances and instances:
+        raise click.UsageError("give instance ids or --all, not both")
+    if not all_instances and not instances:
+        raise click.UsageError(
+            "Missing argument 'INSTANCE...': give instance ids, "
+            "or --all for every instance of the account"
+        )
 
 
 def timeout_option(default: float) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -121,17 +138,26 @@ _OPTIONS = (
         hidden=True,
         expose_value=False,
         is_eager=True,
-        callback=lambda ctx, param, value: _refuse_password(value),
+        callback=lambda ctx, param, value: _refuse_password(ctx, value),
     ),
 )
 
+REBUILD_PASSWORD_ENV = "ZOMRO_REBUILD_PASSWORD"  # noqa: S105 - a variable's name
 
-def _refuse_password(value: str | None) -> None:
-    if value is not None:
-        raise click.UsageError(
-            "a password is never a flag (it would show in `ps`): "
-            "set ZOMRO_PASSWORD, or give --username at a terminal to be asked"
+
+def _refuse_password(ctx: click.Context, value: str | None) -> None:
+    if value is None:
+        return
+    message = (
+        "a password is never a flag (it would show in `ps`): "
+        "set ZOMRO_PASSWORD, or give --username at a terminal to be asked"
+    )
+    if ctx.info_name == "restore":
+        message += (
+            f"; the new root password comes from {REBUILD_PASSWORD_ENV} or a prompt, "
+            "or pass --ssh-key"
         )
+    raise click.UsageError(message)
 
 
 def common_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -252,6 +278,27 @@ class Run:
     def progress(self, keys: Sequence[Key], *, finish: Iterable[Kind], title: str) -> ProgressView:
         return _progress.ProgressView(keys, finish=finish, title=title, err=self.settings.as_json)
 
+    def now(self) -> datetime.datetime:
+        """The client clock's wall time, for progress lines."""
+        return datetime.datetime.fromtimestamp(self.client.clock.time(), datetime.UTC)
+
+    async def targets(
+        self, instances: Sequence[int], all_instances: bool
+    ) -> Sequence[int | z.Instance]:
+        """The instances a bulk command works on: the ids given, or with `--all`
+        every instance of the account (`ListFailed` if they cannot be listed)."""
+        return await self.all_instances() if all_instances else instances
+
+    async def all_instances(self) -> list[z.Instance]:
+        """Every instance of the account; `ListFailed` if they cannot be listed
+        (`AuthError` and `TransportError` stop the command as ever)."""
+        try:
+            return await self.client.instances.list()
+        except (z.AuthError, z.TransportError):
+            raise
+        except z.ZomroError as exc:
+            raise ListFailed(exc) from exc
+
     def event(
         self,
         kind: Kind,
@@ -260,10 +307,17 @@ class Run:
         error: BaseException | None = None,
     ) -> z.ProgressEvent:
         """An event of work done outside a bulk job, stamped with the client's clock."""
-        at = datetime.datetime.fromtimestamp(self.client.clock.time(), datetime.UTC)
         return z.ProgressEvent(
-            kind=kind, instance_id=instance_id, at=at, snapshot=snapshot, error=error
+            kind=kind, instance_id=instance_id, at=self.now(), snapshot=snapshot, error=error
         )
+
+
+class ListFailed(Exception):
+    """`--all`: the account's instances could not be listed (`error` tells why)."""
+
+    def __init__(self, error: z.ZomroError) -> None:
+        super().__init__(f"cannot list the instances of the account: {error}")
+        self.error = error
 
 
 def usage(build: Callable[[], T]) -> T:
@@ -286,6 +340,9 @@ class Outcome:
     table: Table
     extra: dict[str, Any] = attrs.field(factory=dict)  # more top-level JSON keys
     notes: list[str] = attrs.field(factory=list)  # lines printed under the table
+    # What stopped the command before any item (exit 1): `--all` could not list.
+    failure: BaseException | None = None
+    failure_what: str = "the command failed"
 
 
 def error_json(error: BaseException | None) -> dict[str, str] | None:
@@ -299,6 +356,23 @@ def snapshot_fields(snapshot: z.Snapshot | None, snapshot_id: int | None = None)
     # A stand-in made from ids alone has no name, and no known status.
     status = None if snapshot.status is z.SnapshotStatus.UNKNOWN else snapshot.status.value
     return {"snapshot_id": snapshot.id, "name": snapshot.name or None, "status": status}
+
+
+def instance_fields(instance: z.Instance | None) -> Row:
+    """The `name`, `status` and address keys of an instance's JSON row (null: not seen)."""
+    if instance is None:
+        return dict.fromkeys(("name", "status", "region", "ip", "ip_v6", "tariff"))
+    status: str | None = instance.status.value
+    if instance.status is z.InstanceStatus.UNKNOWN:  # a state the SDK does not know: as sent
+        status = instance.status_text.strip().lower() or None
+    return {
+        "name": instance.name or None,
+        "status": status,
+        "region": instance.region,
+        "ip": instance.ip,
+        "ip_v6": instance.ip_v6,
+        "tariff": instance.tariff,
+    }
 
 
 def result_row(instance_id: int, fields: Row, error: BaseException | None, **more: Any) -> Row:
@@ -325,7 +399,9 @@ def new_table(title: str, *columns: str) -> Table:
 def status_text(status: str | None, ok: bool = True) -> Text:
     if not ok:
         return Text(status or "failed", style="red")
-    style = {"active": "green", "deleted": "green"}.get(status or "", "yellow")
+    style = {"active": "green", "deleted": "green", "error": "red", "killed": "red"}.get(
+        status or "", "yellow"
+    )
     return Text(status or "-", style=style)
 
 
@@ -365,15 +441,19 @@ def _fatal_message(error: BaseException, code: int) -> str:
 def _report(settings: Settings, command: str, outcome: Outcome) -> int:
     code = exit_code(outcome.errors)
     fatal = next(e for e in outcome.errors if e is not None) if code > EXIT_FAILED else None
+    failure = outcome.failure if fatal is None else None
     if settings.as_json:
-        click.echo(_document(command, outcome.rows, fatal, **outcome.extra))
-    elif fatal is None:
+        click.echo(_document(command, outcome.rows, fatal or failure, **outcome.extra))
+    elif fatal is None and failure is None:
         _progress.make_console().print(outcome.table)
         for note in outcome.notes:
             click.echo(note)
     if fatal is not None:
         click.echo(_fatal_message(fatal, code), err=True)
         return code
+    if failure is not None:
+        click.echo(f"error: {outcome.failure_what}: {type(failure).__name__}: {failure}", err=True)
+        code = EXIT_FAILED
     for row in outcome.rows:
         if not row["ok"]:
             snapshot = f" snapshot {row['snapshot_id']}" if row.get("snapshot_id") else ""
@@ -399,6 +479,10 @@ def _report_fatal(settings: Settings, command: str, error: BaseException, code: 
 
 def _report_interrupted(settings: Settings, command: str, tracker: Tracker) -> int:
     resume = tracker.resume(settings.flags())
+    restores = [
+        f"the restore of instance {i} was sent and may have begun: see instances list"
+        for i in sorted(tracker.restoring)
+    ]
     if settings.as_json:
         interrupted = KeyboardInterrupt("interrupted: the job was cancelled")
         rows = []
@@ -407,6 +491,8 @@ def _report_interrupted(settings: Settings, command: str, tracker: Tracker) -> i
             rows.append(result_row(key[0], {**fields, "status": event.kind.value}, event.error))
         click.echo(_document(command, rows, interrupted, resume=resume))
         click.echo("interrupted: the job was cancelled", err=True)
+        for line in restores:
+            click.echo(line, err=True)
         return EXIT_INTERRUPTED
     click.echo("interrupted: the job was cancelled")
     if tracker.made:
@@ -418,6 +504,8 @@ def _report_interrupted(settings: Settings, command: str, tracker: Tracker) -> i
         click.echo("no snapshot was created before the interruption")
     if tracker.creates:
         click.echo("a create sent just before the interruption may yet appear: see snapshots list")
+    for line in restores:
+        click.echo(line)
     if resume:
         click.echo("to resume, run:")
         for line in resume:
@@ -437,7 +525,16 @@ def run_command(settings: Settings, command: str, body: Body, *, creates: bool =
 
     async def main() -> Outcome:
         async with open_client(settings, arguments) as client:
-            return await body(Run(client, settings, tracker))
+            try:
+                return await body(Run(client, settings, tracker))
+            except ListFailed as exc:
+                return Outcome(
+                    rows=[],
+                    errors=[],
+                    table=new_table(""),
+                    failure=exc.error,
+                    failure_what="cannot list the instances of the account",
+                )
 
     try:
         outcome = asyncio.run(main())

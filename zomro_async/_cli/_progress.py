@@ -52,6 +52,17 @@ class Tracker:
         self.made: dict[tuple[int, int], z.Snapshot] = {}  # from CREATED events
         self.last: dict[tuple[int, int], z.ProgressEvent] = {}  # each snapshot's latest event
         self.goals: dict[tuple[int, int], Kind] = {}  # still awaited: ACTIVE or DELETED
+        # Instances still awaited, with the `instances wait` flags that await them.
+        self.instance_goals: dict[int, tuple[str, ...]] = {}
+        # Instances whose restore was sent and not yet seen accepted.
+        self.restoring: set[int] = set()
+
+    def expect_instance(self, instance_id: int, flags: Sequence[str] = ()) -> None:
+        """`instance_id` is awaited (`flags`: `instances wait` ones, e.g. `--status stopped`)."""
+        self.instance_goals[instance_id] = tuple(flags)
+
+    def instance_done(self, instance_id: int) -> None:
+        self.instance_goals.pop(instance_id, None)
 
     def expect(self, instance_id: int, snapshot_id: int, goal: Kind) -> None:
         self.goals[instance_id, snapshot_id] = goal
@@ -70,7 +81,8 @@ class Tracker:
             self.goals.pop(key, None)
 
     def resume(self, flags: Sequence[str]) -> list[str]:
-        """The `snapshots wait` commands (with `flags`) that finish what is still awaited."""
+        """The `snapshots wait` and `instances wait` commands (with `flags`) that finish
+        what is still awaited."""
         commands = []
         for goal, flag in ((Kind.ACTIVE, []), (Kind.DELETED, ["--deleted"])):
             by_instance: dict[int, list[str]] = {}
@@ -80,6 +92,12 @@ class Tracker:
             for instance_id, ids in by_instance.items():
                 words = ["zomro-async", "snapshots", "wait", *flag, *flags]
                 commands.append(shlex.join([*words, str(instance_id), *ids]))
+        by_flags: dict[tuple[str, ...], list[str]] = {}
+        for instance_id, wait_flags in self.instance_goals.items():
+            by_flags.setdefault(wait_flags, []).append(str(instance_id))
+        for wait_flags, instance_ids in by_flags.items():
+            words = ["zomro-async", "instances", "wait", *wait_flags, *flags]
+            commands.append(shlex.join([*words, *instance_ids]))
         return commands
 
 
@@ -98,7 +116,7 @@ class ProgressView:
         self._finish = frozenset(finish) | {Kind.FAILED}
         self._err = err
         self._keys = frozenset(keys)
-        self._printed: dict[Key, tuple[int | None, Kind]] = {}
+        self._printed: dict[Key, tuple[int | None, str]] = {}
         self._done: set[Key] = set()
         self._tasks: dict[Key, TaskID] = {}
         console = make_console(err=err)
@@ -130,26 +148,54 @@ class ProgressView:
         key: Key = (event.instance_id, None)
         if key not in self._keys:
             key = (event.instance_id, event.snapshot_id)
+        self.state(
+            key,
+            event.kind.value,
+            at=event.at,
+            error=event.error,
+            label=(event.instance_id, event.snapshot_id),
+            done=event.kind in self._finish,
+        )
+
+    def state(
+        self,
+        key: Key,
+        state: str,
+        *,
+        at: datetime.datetime,
+        error: BaseException | None = None,
+        label: Key | None = None,
+        done: bool = False,
+    ) -> None:
+        """Show item `key` in `state` (a snapshot's progress kind, an instance's status),
+        labelled as `label` (default `key`); `done` completes the item.
+        """
+        label = key if label is None else label
         if self._bars is None:
-            self._line(key, event)
+            self._line(key, label, state, at, error)
         elif key in self._tasks:
-            label = _label((event.instance_id, event.snapshot_id), event.kind.value)
-            self._bars.update(self._tasks[key], description=label)
-        if event.kind in self._finish:
+            self._bars.update(self._tasks[key], description=_label(label, state))
+        if done:
             self._complete(key)
 
     def close(self) -> None:
         for key in list(self._tasks):
             self._complete(key)
 
-    def _line(self, key: Key, event: z.ProgressEvent) -> None:
-        if self._printed.get(key) == (event.snapshot_id, event.kind):
+    def _line(
+        self,
+        key: Key,
+        label: Key,
+        state: str,
+        at: datetime.datetime,
+        error: BaseException | None,
+    ) -> None:
+        if self._printed.get(key) == (label[1], state):
             return  # one line per change, not one per poll
-        self._printed[key] = (event.snapshot_id, event.kind)
-        label = _label((event.instance_id, event.snapshot_id), event.kind.value)
-        line = f"{stamp(event.at)} {label}"
-        if event.error is not None:
-            line += f": {type(event.error).__name__}: {event.error}"
+        self._printed[key] = (label[1], state)
+        line = f"{stamp(at)} {_label(label, state)}"
+        if error is not None:
+            line += f": {type(error).__name__}: {error}"
         click.echo(line, err=self._err)
 
     def _complete(self, key: Key) -> None:

@@ -11,9 +11,13 @@ from collections.abc import AsyncIterator
 from zomro_async.testing import VirtualClock, ZomroEmulator
 
 SAMPLE_INSTANCES = (5_203_773, 5_203_774, 5_203_775)
-# Every snapshot created on this one ends Killed: try a failure (exit status 1) on it.
+# Every snapshot created on this one ends Killed, and every restore of it in
+# error: try a failure (exit status 1) on it.
 DOOMED_INSTANCE = 5_203_776
 INSTANCES = (*SAMPLE_INSTANCES, DOOMED_INSTANCE)
+# The account's SSH key, for `restore --ssh-key`: the emulator's first key of
+# its seed (the sandbox adds it first; a test pins the value).
+SSH_KEY = "0554c89f-0006-49f0-aceb-a3dd8b557866"
 SEED_DAYS = 3
 _DAY = 86_400.0
 _SETTLE_TURNS = 5
@@ -26,7 +30,9 @@ virtual clock (waits finish at once; nothing persists between runs):
   {_IDS}  a manual snapshot (seed-1) and three nightly
 {_PAD}ones (auto-<date>-020000) each; the oldest
 {_PAD}auto- one of {SAMPLE_INSTANCES[-1]} is protected
-  {DOOMED_INSTANCE:<{len(_IDS)}}  seed-1 only; every new snapshot ends Killed"""
+  {DOOMED_INSTANCE:<{len(_IDS)}}  seed-1 only; every new snapshot ends Killed,
+{_PAD}every restore of it ends in error
+The account has one SSH key, {SSH_KEY}."""
 
 
 @contextlib.asynccontextmanager
@@ -49,8 +55,10 @@ async def seeded_emulator() -> AsyncIterator[ZomroEmulator]:
 
 
 async def _seed(emulator: ZomroEmulator, clock: VirtualClock) -> None:
+    emulator.add_ssh_key("sandbox")  # first, so that it is `SSH_KEY`
     for instance_id in INSTANCES:
-        emulator.add_instance(instance_id, 1, kill=instance_id == DOOMED_INSTANCE)
+        doomed = instance_id == DOOMED_INSTANCE
+        emulator.add_instance(instance_id, 1, kill=doomed, fail_rebuild=doomed)
     oldest: dict[int, int] = {}
     async with emulator.client() as client:
         for _ in range(SEED_DAYS):
