@@ -13,6 +13,7 @@ from zomro_async import __version__
 
 from ._demo import demo
 from ._emulator_cmd import emulator
+from ._instances_cmd import instances
 from ._rotate_cmd import rotate
 from ._snapshots_cmd import snapshots
 
@@ -34,10 +35,12 @@ Exit status: 0 all done; 1 some items failed; 2 usage error;
 )
 @click.version_option(__version__, prog_name="zomro-async")
 def main() -> None:
-    """Snapshots of Zomro Cloud VPS instances, and an emulator of Zomro's API to try them on."""
+    """Zomro Cloud VPS instances, their snapshots and restores, and an emulator of
+    Zomro's API to try them on."""
 
 
 # A new command is a module exposing a click command, added here.
+main.add_command(instances)
 main.add_command(snapshots)
 main.add_command(rotate)
 main.add_command(demo)
