@@ -14,13 +14,15 @@ from zomro_async import __version__
 from ._demo import demo
 from ._emulator_cmd import emulator
 from ._instances_cmd import instances
+from ._restore_cmd import restore
 from ._rotate_cmd import rotate
 from ._snapshots_cmd import snapshots
 
 EPILOG = """\b
 Credentials: ZOMRO_TOKEN, or ZOMRO_USERNAME and ZOMRO_PASSWORD; ZOMRO_API_URL.
 Flags (--token, --username, --api-url) override them; a password is never a
-flag: it comes from ZOMRO_PASSWORD or a prompt without echo. --emulator runs
+flag: it comes from ZOMRO_PASSWORD or a prompt without echo, as restore's new
+root password comes from ZOMRO_REBUILD_PASSWORD or a prompt. --emulator runs
 any command against an in-process emulator, with no account.
 
 \b
@@ -42,6 +44,7 @@ def main() -> None:
 # A new command is a module exposing a click command, added here.
 main.add_command(instances)
 main.add_command(snapshots)
+main.add_command(restore)
 main.add_command(rotate)
 main.add_command(demo)
 main.add_command(emulator)
