@@ -7,12 +7,14 @@ import click
 import zomro_async as z
 
 from ._common import (
+    ALL_OPTION,
     INSTANCE_ID,
     JSON_HELP,
     Outcome,
     Row,
     Run,
     Settings,
+    check_targets,
     common_options,
     new_table,
     result_row,
@@ -33,7 +35,8 @@ a null id) and "deleted" (the old snapshots deleted, or to delete), lists of
 
 
 @click.command(epilog=f"{JSON_HELP}\n\n{ROTATE_JSON_HELP}\n\n{SANDBOX_HELP}")
-@click.argument("instances", nargs=-1, required=True, type=INSTANCE_ID)
+@click.argument("instances", metavar="[INSTANCE]...", nargs=-1, type=INSTANCE_ID)
+@ALL_OPTION
 @click.option(
     "--keep",
     type=click.IntRange(min=1),
@@ -47,32 +50,42 @@ a null id) and "deleted" (the old snapshots deleted, or to delete), lists of
 def rotate(
     settings: Settings,
     instances: tuple[int, ...],
+    all_instances: bool,
     keep: int,
     prefix: str,
     dry_run: bool,
     timeout: float,
 ) -> None:
-    """The scheduled snapshot job, per instance: create PREFIX<date>-<time>, await
-    Active, and only then delete the oldest PREFIX snapshots until KEEP remain.
+    """The scheduled snapshot job, per instance (the INSTANCE ids, or --all of the
+    account's): create PREFIX<date>-<time>, await Active, and only then delete
+    the oldest PREFIX snapshots until KEEP remain.
 
     Snapshots without the prefix, or protected, are never touched. Nothing is
     deleted on an instance whose new snapshot failed; one instance's failure
     does not stop the others.
     """
+    check_targets(instances, all_instances)
     run_command(
         settings,
         "rotate",
-        lambda run: _rotate(run, instances, keep, prefix, dry_run, timeout),
+        lambda run: _rotate(run, instances, all_instances, keep, prefix, dry_run, timeout),
         creates=not dry_run,
     )
 
 
 async def _rotate(
-    run: Run, instances: tuple[int, ...], keep: int, prefix: str, dry_run: bool, timeout: float
+    run: Run,
+    instances: tuple[int, ...],
+    all_instances: bool,
+    keep: int,
+    prefix: str,
+    dry_run: bool,
+    timeout: float,
 ) -> Outcome:
+    targets = await run.targets(instances, all_instances)
     job = usage(
         lambda: run.client.snapshots.rotate(
-            instances,
+            targets,
             keep=keep,
             prefix=prefix,
             dry_run=dry_run,
@@ -80,7 +93,8 @@ async def _rotate(
             on_progress=run.tracker.record,
         )
     )
-    view = run.progress([(i, None) for i in instances], finish=(), title="rotating")
+    keys = [(i if isinstance(i, int) else i.id, None) for i in targets]
+    view = run.progress(keys, finish=(), title="rotating")
     results = await follow(job, view)
     if dry_run:
         table = new_table("Rotation plan (dry run)", "Instance", "Would create", "Would delete")

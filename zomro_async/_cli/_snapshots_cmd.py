@@ -10,6 +10,7 @@ import click
 import zomro_async as z
 
 from ._common import (
+    ALL_OPTION,
     INSTANCE_ID,
     JSON_HELP,
     WAIT_OPTION,
@@ -18,6 +19,7 @@ from ._common import (
     Row,
     Run,
     Settings,
+    check_targets,
     common_options,
     new_table,
     result_row,
@@ -105,7 +107,8 @@ async def _list(run: Run, instances: tuple[int, ...]) -> Outcome:
 
 
 @snapshots.command(epilog=EPILOG)
-@click.argument("instances", nargs=-1, required=True, type=INSTANCE_ID)
+@click.argument("instances", metavar="[INSTANCE]...", nargs=-1, type=INSTANCE_ID)
+@ALL_OPTION
 @click.option(
     "--name",
     required=True,
@@ -115,31 +118,44 @@ async def _list(run: Run, instances: tuple[int, ...]) -> Outcome:
 @timeout_option(3600.0)
 @common_options
 def create(
-    settings: Settings, instances: tuple[int, ...], name: str, wait: bool, timeout: float
+    settings: Settings,
+    instances: tuple[int, ...],
+    all_instances: bool,
+    name: str,
+    wait: bool,
+    timeout: float,
 ) -> None:
-    """One snapshot per instance, concurrently; --wait awaits each until Active.
+    """One snapshot per instance (the INSTANCE ids, or --all of the account's),
+    concurrently; --wait awaits each until Active.
 
     Ctrl-C cancels the job and prints what was created, with the command that
     resumes the wait.
     """
+    check_targets(instances, all_instances)
     run_command(
         settings,
         "snapshots create",
-        lambda run: _create(run, instances, name, wait, timeout),
+        lambda run: _create(run, instances, all_instances, name, wait, timeout),
         creates=True,
     )
 
 
 async def _create(
-    run: Run, instances: tuple[int, ...], name: str, wait: bool, timeout: float
+    run: Run,
+    instances: tuple[int, ...],
+    all_instances: bool,
+    name: str,
+    wait: bool,
+    timeout: float,
 ) -> Outcome:
+    targets = await run.targets(instances, all_instances)
     job = usage(
         lambda: run.client.snapshots.create_many(
-            instances, name, wait=wait, timeout=timeout, on_progress=run.tracker.record
+            targets, name, wait=wait, timeout=timeout, on_progress=run.tracker.record
         )
     )
     view = run.progress(
-        [(i, None) for i in instances],
+        [(i if isinstance(i, int) else i.id, None) for i in targets],
         finish={Kind.ACTIVE if wait else Kind.CREATED},
         title="creating snapshots",
     )
@@ -261,7 +277,6 @@ async def _wait(
 
     async def one(snapshot_id: int) -> tuple[Row, z.ZomroError | None]:
         placeholder = z.Snapshot(id=snapshot_id, instance_id=instance)
-        run.tracker.expect(instance, snapshot_id, goal)
         try:
             if deleted:
                 await run.client.snapshots.wait_deleted(instance, snapshot_id, timeout=timeout)
@@ -277,10 +292,13 @@ async def _wait(
             return snapshot_fields(active), None
         except z.ZomroError as exc:
             last = exc.snapshot if isinstance(exc, z.SnapshotFailed) else None
-            last = exc.last if isinstance(exc, z.WaitTimeout) else last
+            if isinstance(exc, z.WaitTimeout) and isinstance(exc.last, z.Snapshot):
+                last = exc.last
             emit(Kind.FAILED, last or placeholder, exc)
             return snapshot_fields(last, snapshot_id), exc
 
+    for snapshot_id in ids:  # every one, before any wait can be interrupted
+        run.tracker.expect(instance, snapshot_id, goal)
     with view:
         found = await asyncio.gather(*(one(i) for i in ids))
     table = new_table("Snapshots awaited", "Instance", "Snapshot", "Name", "Status")
