@@ -1,4 +1,4 @@
-"""`zomro-async snapshots list|create|delete|wait`."""
+"""`zomro-async snapshots list|create|delete|wait|protect|unprotect`."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ EPILOG = f"{JSON_HELP}\n\n{SANDBOX_HELP}"
 
 @click.group()
 def snapshots() -> None:
-    """List, create, delete and await the snapshots of instances."""
+    """List, create, delete, await and protect the snapshots of instances."""
 
 
 # -- list ------------------------------------------------------------------------
@@ -320,3 +320,69 @@ def _unique(snapshot_ids: tuple[int, ...]) -> list[int]:
     if len(set(snapshot_ids)) != len(snapshot_ids):
         raise ValueError("a snapshot id is given twice")
     return list(snapshot_ids)
+
+
+# -- protect, unprotect ----------------------------------------------------------
+
+PROTECT_EPILOG = f'{EPILOG}\n\nEach result also has "protected" (bool; null when it failed).'
+
+
+@snapshots.command(epilog=PROTECT_EPILOG)
+@click.argument("instance", type=INSTANCE_ID)
+@click.argument("snapshot_ids", metavar="SNAPSHOT...", nargs=-1, required=True, type=INSTANCE_ID)
+@common_options
+def protect(settings: Settings, instance: int, snapshot_ids: tuple[int, ...]) -> None:
+    """Protect snapshots of an instance from deletion: rotate never counts nor deletes
+    them, and the API refuses to delete them. Protecting one twice is harmless.
+    """
+    run_command(
+        settings,
+        "snapshots protect",
+        lambda run: _set_protected(run, instance, snapshot_ids, protected=True),
+    )
+
+
+@snapshots.command(epilog=PROTECT_EPILOG)
+@click.argument("instance", type=INSTANCE_ID)
+@click.argument("snapshot_ids", metavar="SNAPSHOT...", nargs=-1, required=True, type=INSTANCE_ID)
+@common_options
+def unprotect(settings: Settings, instance: int, snapshot_ids: tuple[int, ...]) -> None:
+    """Lift the protection of snapshots of an instance: they can be deleted (and
+    rotated) again."""
+    run_command(
+        settings,
+        "snapshots unprotect",
+        lambda run: _set_protected(run, instance, snapshot_ids, protected=False),
+    )
+
+
+async def _set_protected(
+    run: Run, instance: int, snapshot_ids: tuple[int, ...], *, protected: bool
+) -> Outcome:
+    ids = usage(lambda: _unique(snapshot_ids))
+    listed: dict[int, z.Snapshot] = {}
+    try:  # for the names
+        listed = {s.id: s for s in await run.client.snapshots.list(instance)}
+    except (z.AuthError, z.TransportError):
+        raise
+    except z.ZomroError:
+        pass  # each call then tells what is wrong
+    change = run.client.snapshots.protect if protected else run.client.snapshots.unprotect
+
+    async def one(snapshot_id: int) -> z.ZomroError | None:
+        try:
+            await change(instance, snapshot_id)
+        except z.ZomroError as exc:
+            return exc
+        return None
+
+    errors = await asyncio.gather(*(one(i) for i in ids))
+    title = "Snapshots protected" if protected else "Snapshots unprotected"
+    table = new_table(title, "Instance", "Snapshot", "Name", "Protected")
+    rows = []
+    for snapshot_id, error in zip(ids, errors, strict=True):
+        fields = snapshot_fields(listed.get(snapshot_id), snapshot_id)
+        rows.append(result_row(instance, fields, error, protected=None if error else protected))
+        shown = status_text("failed", ok=False) if error else ("yes" if protected else "no")
+        table.add_row(str(instance), str(snapshot_id), fields["name"] or "-", shown)
+    return Outcome(rows=rows, errors=list(errors), table=table)
