@@ -1,9 +1,12 @@
-"""`zomro-async demo`: a bulk snapshot job run against an in-process emulator."""
+"""`zomro-async demo`: the fleet, snapshotted, one instance restored, run against an
+in-process emulator."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import secrets
+import string
 import sys
 from datetime import datetime
 
@@ -22,6 +25,11 @@ from zomro_async.testing import VirtualClock, ZomroEmulator
 FIRST_INSTANCE = 5_203_701
 POLL = z.PollPolicy(initial=1.0, multiplier=1.5, maximum=5.0)
 WAIT_TIMEOUT = 300.0
+# A rebuild's timings on the emulator: it still reads its old status for
+# REBUILD_LAG seconds, then `rebuilding` for REBUILD_TIME (short, on the real clock).
+REBUILD_LAG = 0.5
+REBUILD_TIME = 3.0
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.+="
 
 
 @attrs.define
@@ -136,25 +144,101 @@ def _summary(rows: list[_Row]) -> Table:
     return table
 
 
+def _fleet(fleet: list[z.Instance]) -> Table:
+    table = Table(title=f"Fleet: {len(fleet)} instances", box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("Instance", "Name", "Status", "Region", "IP"):
+        table.add_column(column, justify="right" if column == "Instance" else "left")
+    for i in fleet:
+        table.add_row(str(i.id), i.name, i.status.value, i.region or "-", i.ip or "-")
+    return table
+
+
+def _root_password() -> str:
+    """A fresh root password the panel's rules accept; it goes to the SDK, never to output."""
+    while True:
+        password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(20))
+        if all(any(test(c) for c in password) for test in (str.isupper, str.islower, str.isdigit)):
+            return password
+
+
+async def _restore(client: z.ZomroClient, snapshot: z.Snapshot) -> z.Instance | None:
+    """Restore the snapshot's instance from it, awaited, with progress lines."""
+    instance_id, snapshot_id = snapshot.instance_id, snapshot.id
+    click.echo(
+        f"restoring instance {instance_id} from its new snapshot {snapshot_id} "
+        "(a generated root password goes to the SDK, never to the screen)"
+    )
+    began = client.clock.monotonic()
+    seen: set[str] = set()
+
+    def show(instance: z.Instance) -> None:
+        if instance.status.in_progress and instance.status.value not in seen:
+            seen.add(instance.status.value)
+            click.echo(f"{_stamp(client.clock)} instance {instance_id} {instance.status.value}")
+
+    try:
+        await client.instances.restore(instance_id, snapshot_id, password=_root_password())
+        done = await client.instances.wait_settled(
+            instance_id, timeout=WAIT_TIMEOUT, on_update=show
+        )
+    except z.ZomroError as exc:
+        click.echo(f"the restore of instance {instance_id} failed: {exc}")
+        return None
+    seconds = client.clock.monotonic() - began
+    click.echo(
+        f"{_stamp(client.clock)} instance {instance_id} {done.status.value} after {seconds:.1f} s"
+    )
+    return done
+
+
+def _stamp(clock: Clock) -> str:
+    return datetime.fromtimestamp(clock.time()).isoformat(timespec="seconds")
+
+
+async def _protect(client: z.ZomroClient, snapshot: z.Snapshot) -> bool:
+    try:
+        await client.snapshots.protect(snapshot.instance_id, snapshot.id)
+    except z.ZomroError as exc:
+        click.echo(f"could not protect snapshot {snapshot.id}: {exc}")
+        return False
+    click.echo(
+        f"protected snapshot {snapshot.id} of instance {snapshot.instance_id}: "
+        "deletes and rotations leave it alone"
+    )
+    return True
+
+
 async def run_demo(
     *, instances: int, fail: int, seed: int, virtual_time: bool, console: Console
 ) -> int:
-    """Seed an emulator, snapshot every instance, report, clean up; the exit status."""
+    """Seed an emulator, list the fleet, snapshot it, restore one instance from its
+    new snapshot and protect that snapshot, report, clean up; the exit status."""
     rng = random.Random(seed)
     ids = [FIRST_INSTANCE + n for n in range(instances)]
     doomed = set(rng.sample(ids, fail))
-    async with ZomroEmulator(clock=VirtualClock() if virtual_time else None, seed=seed) as emu:
-        for instance_id in ids:
+    clock = VirtualClock() if virtual_time else None
+    async with ZomroEmulator(
+        clock=clock, seed=seed, rebuild_lag=REBUILD_LAG, rebuild_time=REBUILD_TIME
+    ) as emu:
+        for n, instance_id in enumerate(ids, 1):
             delay = round(rng.uniform(3.0, 12.0), 1)
-            emu.add_instance(instance_id, 1, time_to_active=delay, kill=instance_id in doomed)
+            emu.add_instance(
+                instance_id,
+                1,
+                time_to_active=delay,
+                kill=instance_id in doomed,
+                name=f"app-{n:02d}",
+            )
         clock_kind = "a virtual clock" if virtual_time else "the real clock"
         click.echo(f"emulator at {emu.url} on {clock_kind}: instances {ids[0]}..{ids[-1]}")
         async with emu.client(poll=POLL) as client:
             began = client.clock.monotonic()
+            fleet = await client.instances.list()
+            console.print(_fleet(fleet))
             started = client.clock.time()
             stamp = datetime.fromtimestamp(started).strftime("%Y%m%d-%H%M%S")
-            job = client.snapshots.create_many(ids, f"demo-{stamp}", timeout=WAIT_TIMEOUT)
-            board = _Board(ids, client.clock, console)
+            job = client.snapshots.create_many(fleet, f"demo-{stamp}", timeout=WAIT_TIMEOUT)
+            board = _Board([i.id for i in fleet], client.clock, console)
             with board:
                 async for event in job:
                     _show(board, event, started)
@@ -164,15 +248,31 @@ async def run_demo(
             for row in rows:
                 if row.error:
                     click.echo(f"instance {row.instance_id} failed: {row.error}")
+            # The first instance whose new snapshot is Active is restored from it.
+            active_ones = [r.snapshot for r in rows if r.status == "Active"]
+            chosen = next((s for s in active_ones if s is not None), None)
+            restored = kept = None
+            if chosen is None:
+                click.echo("no snapshot became Active: nothing to restore from")
+            elif (restored := await _restore(client, chosen)) is not None:
+                kept = chosen if await _protect(client, chosen) else None
             made = [row.snapshot for row in rows if row.snapshot is not None]
-            deleted = await _delete(client, made)
-            click.echo(f"deleted {deleted} of the {len(made)} snapshots the demo made")
+            others = [s for s in made if s is not kept]
+            deleted = await _delete(client, others)
+            tail = f"; kept snapshot {kept.id}, protected" if kept is not None else ""
+            click.echo(
+                f"deleted {deleted} of the {len(others)} other snapshots the demo made{tail}"
+            )
             elapsed = client.clock.monotonic() - began
         calls = ", ".join(f"{func} {n}" for func, n in sorted(emu.calls.items()))
         click.echo(f"emulator calls: {calls}")
     active = sum(row.status == "Active" for row in rows)
-    click.echo(f"{active} of {instances} instances Active; finished in {elapsed:.1f} s")
-    return 0 if active == instances and deleted == len(made) else 1
+    story = "no instance was restored"
+    if restored is not None:
+        story = f"instance {restored.id} restored ({restored.status.value})"
+    click.echo(f"{active} of {instances} instances Active; {story}; finished in {elapsed:.1f} s")
+    ok = restored is not None and restored.status is z.InstanceStatus.ACTIVE and kept is not None
+    return 0 if active == instances and ok and deleted == len(others) else 1
 
 
 @click.command()
@@ -187,7 +287,9 @@ async def run_demo(
 @click.option("--virtual-time", is_flag=True, help="Run on a virtual clock: done at once.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(instances: int, fail: int, virtual_time: bool, seed: int) -> None:
-    """Snapshot N emulated instances at once with the SDK, live; no account needed."""
+    """The SDK's story on N emulated instances, live; no account needed: list the
+    fleet, snapshot every instance at once, restore one from its new snapshot,
+    protect that snapshot, and delete the others."""
     if fail > instances:
         raise click.BadParameter(f"at most --instances ({instances})", param_hint="--fail")
     console = Console(force_terminal=sys.stdout.isatty())
