@@ -53,11 +53,26 @@ async def test_serve_prints_how_to_reach_it_and_answers_there() -> None:
             assert fields["elid"] == "5203701"
             listing = await post(http, curl_url, **fields)
             assert listing["elem"][0]["fleio_status"]["$"] == "Active"
+            # the banner's SSH key is the account's: a rebuild with it is accepted
+            rebuild = await post(
+                http,
+                url,
+                func="instances.fleio.rebuild",
+                auth=fields["auth"],
+                out="json",
+                elid="5203701",
+                zone="own",
+                select_rebuild=listing["elem"][0]["fleio_id"]["$"],
+                enablessh="on",
+                ssh_keys=banner_value(lines, "ssh key"),
+                sok="ok",
+            )
+            assert "error" not in rebuild
 
     await serve(stop=use_it(), port=0, instances=2, echo=lines.append)
 
     assert "instances 5203701 5203702 (one Active snapshot each)" in "\n".join(lines)
-    assert lines[-1] == "emulator stopped after 2 calls"
+    assert lines[-1] == "emulator stopped after 3 calls"
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientConnectionError):
             await post(http, banner_value(lines, "Zomro API emulator at"), func="whoami")

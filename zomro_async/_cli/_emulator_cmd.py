@@ -40,10 +40,12 @@ async def serve(
         ids = [FIRST_INSTANCE + n for n in range(instances)]
         for instance_id in ids:
             emulator.add_instance(instance_id, 1)
+        ssh_key = emulator.add_ssh_key("emulator")  # for `restore --ssh-key`
         say(f"Zomro API emulator at {emulator.url}")
         say(f"  user      {config.username}")
         say(f"  password  {config.password}")
         say(f"  token     {emulator.token}")
+        say(f"  ssh key   {ssh_key}")
         say(f"  instances {' '.join(map(str, ids))} (one Active snapshot each)")
         say(f"  new snapshots are Active after {time_to_active:g} s")
         if fault_rate:
@@ -110,7 +112,8 @@ def emulator(
     seed: int,
     allow_remote: bool,
 ) -> None:
-    """Serve an emulator of Zomro's snapshot API, to try the SDK or curl on."""
+    """Serve an emulator of Zomro's API (instances, snapshots, restores), to try the
+    SDK, the CLI (--api-url) or curl on."""
     if not allow_remote and not is_loopback(host):
         raise click.BadParameter(
             f"{host} is not a loopback address, and the emulator's password is public; "
