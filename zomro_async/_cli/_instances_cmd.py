@@ -29,7 +29,7 @@ from ._sandbox import SANDBOX_HELP
 INSTANCE_JSON_HELP = """\b
 An instance's result has, besides "instance_id", "ok" and "error": "name",
 "status" (its instance_status in lower case: active, stopped, rebuilding,
-error, ...; null when unknown), "region", "ip", "ip_v6" and "tariff"; no
+error, ..., as last seen; null if never seen), "region", "ip", "ip_v6" and "tariff"; no
 snapshot keys."""
 EPILOG = f"{JSON_HELP}\n\n{INSTANCE_JSON_HELP}\n\n{SANDBOX_HELP}"
 # Every status that can be awaited (UNKNOWN is no state of the API's).
