@@ -14,6 +14,7 @@ from zomro_async._core._document import (
     created_id,
     error_from,
     excerpt,
+    form_value,
     page_count,
     parse_body,
     parse_retry_after,
@@ -668,7 +669,7 @@ def test_created_id_unicode_digit_is_none_not_a_crash(text: str) -> None:
         ({"p_elems": {"$": "7"}}, 1),
         ({"p_elems": {"$": "x"}, "p_cnt": {"$": "2"}}, 1),
         ({"p_elems": {"$": "7"}, "p_cnt": {"$": "-1"}}, 1),
-        ({"p_elems": {"$": str(10**9)}, "p_cnt": {"$": "1"}}, 100),
+        ({"p_elems": {"$": "200000"}, "p_cnt": {"$": "20"}}, 10_000),
         ({"p_elems": [{"$": "3"}], "p_cnt": {"$": {"nested": 1}}}, 1),
     ],
     ids=[
@@ -685,3 +686,25 @@ def test_created_id_unicode_digit_is_none_not_a_crash(text: str) -> None:
 )
 def test_page_count(doc: dict[str, Any], pages: int) -> None:
     assert page_count(doc) == pages
+
+
+def test_a_page_count_no_account_reaches_is_refused_not_cut_short() -> None:
+    with pytest.raises(ResponseError, match="claims") as caught:
+        page_count({"p_elems": {"$": str(10**9)}, "p_cnt": {"$": "1"}})
+    assert caught.value.field == "p_elems"
+
+
+@pytest.mark.parametrize(
+    ("node", "text"),
+    [
+        ({"$": "on"}, "on"),
+        ({"$orig": "on"}, "on"),
+        ({"$orig": "off", "$": "on"}, "on"),
+        ({}, None),
+        (None, None),
+        ({"$orig": {"$": "x"}}, "x"),
+    ],
+    ids=["dollar", "orig-alone", "dollar-wins", "empty", "absent", "orig-wrapped"],
+)
+def test_form_value(node: object, text: str | None) -> None:
+    assert form_value({"protected": node} if node is not None else {}, "protected") == text

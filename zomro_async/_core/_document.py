@@ -30,8 +30,9 @@ _AUTH_OBJECTS = frozenset({"nouser", "account_not_found", "badpassword"})
 # A `missed` error about a field the client filled with an id means that element is missing.
 _ID_FIELDS = frozenset({"elid", "plid", "elname"})
 _INVALID_TYPES = frozenset({"missed", "value", "exists"})
-# An instance has a handful of snapshots; a page count beyond this is a broken answer.
-_MAX_PAGES = 100
+# A page count beyond this (200,000 rows at the panel's 20 a page) is a broken
+# answer: refused, never followed, and never cut short into a silently partial list.
+_MAX_PAGES = 10_000
 
 
 def excerpt(body: bytes | str, limit: int = _EXCERPT_CHARS) -> str:
@@ -173,11 +174,31 @@ def listed_total(doc: Doc) -> int | None:
 
 
 def page_count(doc: Doc) -> int:
-    """How many pages a paged list answer has (`p_elems` over `p_cnt`); 1 if not paged."""
+    """How many pages a paged list answer has (`p_elems` over `p_cnt`); 1 if not paged.
+
+    Raises `ResponseError` for a count no real account reaches.
+    """
     total, size = _count(doc, "p_elems"), _count(doc, "p_cnt")
     if not total or not size:
         return 1
-    return min(-(-total // size), _MAX_PAGES)
+    pages = -(-total // size)
+    if pages > _MAX_PAGES:
+        raise ResponseError(
+            f"the listing claims {pages} pages (p_elems {total}, p_cnt {size})",
+            field="p_elems",
+            value=str(total),
+        )
+    return pages
+
+
+def form_value(doc: Doc, field: str) -> str | None:
+    """A form field's text in an edit preview: its `$`, else its `$orig` (the value
+    before an edit, which some fields carry alone), else None.
+    """
+    node = doc.get(field)
+    if isinstance(node, dict) and "$" not in node and "$orig" in node:
+        return unwrap(node["$orig"], field)
+    return unwrap(node, field)
 
 
 def api_error_class(type_: str, object_: str) -> type[ApiError]:
