@@ -102,6 +102,7 @@ class FakeApi:
 
     def __init__(self, mocked: aioresponses) -> None:
         self.forms: list[dict[str, str]] = []
+        self.filter_forms: list[dict[str, str]] = []
         # Set `clock` to stamp each call: `times(func)` then says when each came.
         self.clock: VirtualClock | None = None
         self._stamps: list[tuple[str, float]] = []
@@ -120,6 +121,11 @@ class FakeApi:
 
     def _answer(self, url: Any, **kwargs: Any) -> CallbackResult:
         form = dict(kwargs["data"])
+        if form["func"].endswith(".filter") and not self._script.get(form["func"]):
+            # The stored-filter clear before each listing, answered as the server
+            # does and kept apart: `forms` shows the calls a test scripted.
+            self.filter_forms.append(form)
+            return CallbackResult(status=200, payload={"doc": {"ok": {}}})
         self.forms.append(form)
         if self.clock is not None:
             self._stamps.append((form["func"], self.clock.monotonic()))

@@ -87,7 +87,10 @@ async def test_relogin_after_session_ttl(
     zomro_clock.advance(601.0)
     assert len(await client.snapshots.list(VM)) == 1
     assert emulator.calls["auth"] == 2
-    assert emulator.calls["instances.snapshots"] == 4  # 3 answered + 1 refused as expired
+    assert emulator.calls["instances.snapshots"] == 3
+    # Each listing clears the stored filter first: the third clear met the
+    # expired session (3 answered + 1 refused).
+    assert emulator.calls["instances.snapshots.filter"] == 4
     assert client.retries == 0
 
 
@@ -203,11 +206,12 @@ async def test_caller_session_is_used_and_not_closed(
         async with connect(emulator, session=http) as client:
             assert len(await client.snapshots.list(VM)) == 1
         assert not http.closed  # the client's aclose left the caller's session alone
-        assert sent == [emulator.url, emulator.url]  # auth, then the list, both through it
+        # auth, the stored-filter clear, then the list, all through it
+        assert sent == [emulator.url] * 3
         async with connect(emulator, session=http) as again:
             assert len(await again.snapshots.list(VM)) == 1
         assert not http.closed
-        assert len(sent) == 4
+        assert len(sent) == 6
     assert http.closed
 
 

@@ -12,6 +12,7 @@ NEW = {"id": {"$": "5204214"}, "name": {"$": "nightly"}, "fleio_status": {"$": "
 async def test_create_keeps_looking_when_the_check_listing_fails_transiently():
     clock = VirtualClock()
     with aioresponses() as m:
+        m.post(URL, payload={"doc": {"ok": {}}})  # the stored-filter clear before listing
         m.post(URL, payload={"doc": {}})  # listing before the create: nothing
         m.post(URL, status=502, body="<html>502 Bad Gateway</html>")  # create: answer lost
         for _ in range(6):  # the check listing hits a short blip (one call's retries)

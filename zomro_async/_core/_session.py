@@ -21,7 +21,8 @@ from .._exceptions import (
     fresh_copy,
 )
 from . import _document
-from ._redact import Secrets, redact_fields
+from ._inferred import FILTER_CLEAR_REUSE, StoredFilter
+from ._redact import SECRET_FIELDS, Secrets, redact_fields
 from ._retry import RetryPolicy, call_with_retries, may_have_acted
 from ._transport import Transport
 
@@ -29,10 +30,11 @@ logger = logging.getLogger("zomro_async")
 
 # Sessions one call may try in all: a backstop, the rules below end it sooner.
 _MAX_SESSIONS_PER_CALL = 5
-# Logins in a row whose sessions were refused before serving a single call: then
-# the refusal is about the account (no rights, an unfinished two-factor login),
-# not an expired session, and logging in again would only repeat it.
-_MAX_UNPROVEN_LOGINS = 2
+# Refusals of one function in a row by sessions that never served it: then the
+# refusal is about the account (no rights for that function, an unfinished
+# two-factor login), not an expired session, and logging in again would only
+# repeat it.
+_MAX_UNPROVEN_REFUSALS = 2
 # Listing a paged instance again when its pages disagreed (rows moved meanwhile).
 _MAX_RELISTS = 3
 
@@ -98,6 +100,8 @@ class _LoopState:
         self.loop = loop
         self.budget = asyncio.Semaphore(max_in_flight)
         self.login: asyncio.Task[str] | None = None
+        # The clear of each stored filter under way, shared by the listings that wait on it.
+        self.filter_clears: dict[str, asyncio.Future[BaseException | None]] = {}
 
 
 class _SharedLoginFailed(Exception):
@@ -138,8 +142,11 @@ class ApiSession:
         self.username = username
         self._password = password
         self._session_id = token
-        self._proven = token is not None  # whether the current session served a call
-        self._unproven_logins = 0
+        # The functions the current session served: a refusal of one of them later
+        # means the session expired; of another, perhaps no rights for it.
+        self._served: set[str] = set()
+        # Per function, its refusals by sessions that never served it, since it last got through.
+        self._unproven_refusals: dict[str, int] = {}
         self._secrets = Secrets([token, password])
         self.max_in_flight = max_in_flight
         self._rate = RateLimit(max_rate, clock) if max_rate is not None else None
@@ -148,6 +155,8 @@ class ApiSession:
         self._epoch = 0
         self.retries = 0
         self.logins = 0
+        # When each stored filter was last cleared, on the clock (see `list_rows`).
+        self._filters_cleared: dict[str, float] = {}
 
     @property
     def can_login(self) -> bool:
@@ -245,14 +254,26 @@ class ApiSession:
         except _SharedLoginFailed as failed:
             raise failed.error from failed.error.__cause__
 
-    async def list_rows(self, func: str, fields: Mapping[str, str]) -> list[_document.Row]:
+    async def list_rows(
+        self,
+        func: str,
+        fields: Mapping[str, str],
+        *,
+        stored_filter: StoredFilter | None = None,
+    ) -> list[_document.Row]:
         """Every row of a list function, all pages.
 
+        With `stored_filter`, the filter the server keeps for the user is cleared
+        first (as the panel does), so that one left by the web panel hides no
+        row; a clear serves the listings that start within `FILTER_CLEAR_REUSE`
+        seconds of it, and concurrent listings share one.
         The server may page a listing at a size it remembers for the user:
         follow the pages rather than send `p_cnt`, which would change that setting.
         Pages that disagree (rows moved meanwhile) are listed again, keeping what
         was seen, so that a row that moved is never taken as gone.
         """
+        if stored_filter is not None:
+            await self._clear_filter(stored_filter)
         seen: dict[str | None, _document.Row] = {}
         for _ in range(_MAX_RELISTS):
             doc = await self.call(func, fields)
@@ -269,6 +290,39 @@ class ApiSession:
             seen = {**seen, **rows}
         return list(seen.values())
 
+    async def _clear_filter(self, stored: StoredFilter) -> None:
+        # No task of its own: the first listing to need the clear sends it, the
+        # ones that come meanwhile wait for its outcome (and send it themselves
+        # if that listing was cancelled).
+        while True:
+            cleared = self._filters_cleared.get(stored.func)
+            if cleared is not None and self.clock.monotonic() - cleared < FILTER_CLEAR_REUSE:
+                return
+            state = self._loop_state()
+            pending = state.filter_clears.get(stored.func)
+            if pending is None:
+                await self._lead_clear(state, stored)
+                return
+            # Shielded: a waiting listing that is cancelled leaves the outcome to the others.
+            outcome = await asyncio.shield(pending)
+            if outcome is None:
+                return
+            if isinstance(outcome, ZomroError):
+                raise fresh_copy(outcome) from outcome.__cause__
+
+    async def _lead_clear(self, state: _LoopState, stored: StoredFilter) -> None:
+        pending: asyncio.Future[BaseException | None] = state.loop.create_future()
+        state.filter_clears[stored.func] = pending
+        try:
+            await self.call(stored.func, stored.clearing_form())
+        except BaseException as exc:
+            pending.set_result(exc)
+            raise
+        finally:
+            del state.filter_clears[stored.func]
+        self._filters_cleared[stored.func] = self.clock.monotonic()
+        pending.set_result(None)
+
     async def _call_with_auth(
         self, func: str, fields: Mapping[str, str], epoch: int
     ) -> _document.Doc:
@@ -277,23 +331,28 @@ class ApiSession:
             try:
                 doc = await self._send(func, {**fields, "auth": session_id}, epoch)
             except AuthError:
-                if not self.can_login or not self._may_login_again(session_id):
+                if not self.can_login or not self._may_login_again(session_id, func):
                     raise
             else:
-                if session_id == self._session_id and not self._proven:
-                    self._proven, self._unproven_logins = True, 0
+                if session_id == self._session_id:
+                    self._served.add(func)
+                self._unproven_refusals.pop(func, None)
                 return doc
             session_id = await self._login(stale=session_id, epoch=epoch)
         raise AuthError("the API refused every session this call was given")
 
-    def _may_login_again(self, refused: str) -> bool:
+    def _may_login_again(self, refused: str, func: str) -> bool:
         if refused != self._session_id:
             return True  # another caller replaced it already: try the new one
-        if self._proven:
-            return True  # it served calls before: it expired, log in again
-        # A session refused before serving any call: another fresh one is tried
-        # once, and the same refusal of that one is final.
-        return self._unproven_logins < _MAX_UNPROVEN_LOGINS
+        if func in self._served:
+            return True  # it served this very function before: it expired
+        # A function this session never served (a fresh session, or one that
+        # served only others): one more login is tried, and the same refusal
+        # after it is final. (So a stored-filter clear that got through proves
+        # nothing about the listing after it.)
+        refusals = self._unproven_refusals.get(func, 0) + 1
+        self._unproven_refusals[func] = refusals
+        return refusals < _MAX_UNPROVEN_REFUSALS
 
     async def _current_session(self, epoch: int) -> str:
         if self._session_id is not None:
@@ -335,8 +394,7 @@ class ApiSession:
         session_id = _document.session_id(doc)
         self.logins += 1
         self._secrets.add_session(session_id)
-        self._session_id, self._proven = session_id, False
-        self._unproven_logins += 1  # until a call succeeds with it
+        self._session_id, self._served = session_id, set()
         return session_id
 
     async def _acquire_slot(self, state: _LoopState) -> None:
@@ -374,12 +432,15 @@ class ApiSession:
                 else:
                     # Scrub the whole body before cutting the excerpt: a secret cut
                     # in two by the excerpt would no longer be recognised.
-                    body = answer.body.decode("utf-8", "replace")
+                    body = _call_secrets(fields).scrub(answer.body.decode("utf-8", "replace"))
                     exc.body_excerpt = _document.excerpt(self._secrets.scrub(body))
                 raise
             return _document.raise_for_error(doc, func)
         except ZomroError as exc:
             outcome = _describe(exc)
+            # The call's own secrets too (a rebuild's password), which the client
+            # does not keep: a server may echo them in an error.
+            _call_secrets(fields).scrub_error(exc)
             self._secrets.scrub_error(exc)
             raise
         except BaseException as exc:
@@ -396,7 +457,11 @@ class ApiSession:
                 )
 
 
-def _retrieve(task: asyncio.Task[str]) -> None:
+def _call_secrets(fields: Mapping[str, str]) -> Secrets:
+    return Secrets(v for k, v in fields.items() if k in SECRET_FIELDS)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
     # A login whose callers all left still ends in an outcome: read it, so that
     # asyncio does not report it as never retrieved.
     if not task.cancelled():

@@ -1,0 +1,73 @@
+"""Every guess about the live API the client's behaviour rests on, in one place.
+
+The notes (`cloud-vps-notes.md`) mark these *inferred*: no source shows them
+literally. Each is named here, with what the SDK does because of it, so that
+a correction is one edit. (The emulator keeps its own list of the same guesses
+in its module docstring.)
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class StoredFilter:
+    """A list function's filter, which BILLmanager saves for the user (`sok=ok`).
+
+    *Inferred, strongly supported*: a saved filter also applies to the API's
+    listings, so a filter left by the web panel could hide rows from the SDK.
+    The panel posts the filter with every field empty each time a list opens;
+    the SDK does the same before it lists (`ApiSession.list_rows`). The filter
+    is kept per user and list function, whatever instance it was set on, so one
+    clear serves every instance's listing of that function.
+    """
+
+    func: str
+    fields: tuple[str, ...]
+
+    def clearing_form(self) -> dict[str, str]:
+        """The form that empties the filter, as the panel sends it."""
+        return {**dict.fromkeys(self.fields, ""), "sok": "ok"}
+
+
+INSTANCES_FILTER = StoredFilter(
+    "instances.filter",
+    (
+        "autoprolong",
+        "cost_from",
+        "cost_to",
+        "datacenter",
+        "domain",
+        "expiredate",
+        "id",
+        "ip",
+        "opendate",
+        "orderdatefrom",
+        "orderdateto",
+        "period",
+        "pricelist",
+        "instance_status",
+        "name",
+    ),
+)
+SNAPSHOTS_FILTER = StoredFilter(
+    "instances.snapshots.filter", ("name", "id", "fleio_status", "os_distro", "protected")
+)
+
+# A clear of a stored filter serves the listings of its function that start
+# within this many seconds of it: a poll tick of a thousand waits clears once.
+# (A filter someone saves in the web panel inside that window can still hide
+# rows until the next clear: the panel's own list page has the same race.)
+FILTER_CLEAR_REUSE = 2.0
+
+# *Inferred*: right after a rebuild is accepted, the instance may still read
+# its old status (Fleio syncs it from OpenStack later). A wait after a rebuild
+# takes a steady state for done only once it saw the instance in progress, or
+# with a listing that started this many seconds after the rebuild was sent.
+REBUILD_STATUS_LAG = 60.0
+
+# `instances.fleio.rebuild` restores one of the account's own images with
+# `zone=own` (what the panel sends; Zomro's page says `image` for an OS
+# reinstall, which the SDK does not do).
+REBUILD_OWN_ZONE = "own"
