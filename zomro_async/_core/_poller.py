@@ -46,9 +46,10 @@ class Item(Protocol):
 V = TypeVar("V", bound=Item)
 
 # Judges one observation of the awaited item (None: not listed) given the last
-# one seen: returns (True, value) when the wait is over, (False, None) to go on,
-# or raises to fail the wait.
-Judge = Callable[[V | None, V | None], tuple[bool, T]]
+# one seen and when (on the clock) the listing that shows it started: returns
+# (True, value) when the wait is over, (False, None) to go on, or raises to fail
+# the wait.
+Judge = Callable[[V | None, V | None, float], tuple[bool, T]]
 OnUpdate = Callable[[V], object]
 
 
@@ -104,7 +105,7 @@ class Listing(Generic[V]):
 def judge_active(listing: Listing[V], item_id: int) -> Judge[V, V]:
     """Done when the item is Active; fails on a failed state, a delete, or absence."""
 
-    def judge(current: V | None, last: V | None) -> tuple[bool, V]:
+    def judge(current: V | None, last: V | None, listed_at: float) -> tuple[bool, V]:
         if current is None:
             if last is None:
                 raise NotFoundError(
@@ -132,12 +133,12 @@ def judge_active(listing: Listing[V], item_id: int) -> Judge[V, V]:
     return judge
 
 
-def judge_settled(current: Item | None, last: Item | None) -> tuple[bool, None]:
+def judge_settled(current: Item | None, last: Item | None, listed_at: float) -> tuple[bool, None]:
     """Done when the item is gone or no longer in progress."""
     return current is None or not current.status.in_progress, None
 
 
-def judge_deleted(current: Item | None, last: Item | None) -> tuple[bool, None]:
+def judge_deleted(current: Item | None, last: Item | None, listed_at: float) -> tuple[bool, None]:
     """Done when the item is no longer listed."""
     return current is None, None
 
@@ -191,7 +192,7 @@ class _Waiter:
         """Whether the deadline has come (a one-check wait: once it was checked)."""
         return now >= self.deadline and (self.checked or not self.once)
 
-    def offer(self, items: Sequence[Item], fresh: bool) -> bool:
+    def offer(self, items: Sequence[Item], fresh: bool, listed_at: float) -> bool:
         """Judge one listing; True when the waiter needs a fresh listing at once.
 
         `fresh` is False for a listing that started before this waiter joined: it
@@ -204,7 +205,7 @@ class _Waiter:
             return True
         self.checked = True
         try:
-            done, value = self.judge(current, self.last)
+            done, value = self.judge(current, self.last, listed_at)
         except Exception as exc:
             self.future.set_exception(exc)
             return False
@@ -253,6 +254,7 @@ class _Watch:
         self.wake: asyncio.Future[None] | None = None
         self.recheck = False  # a rider needs a fresh listing at once
         self.step = 0
+        self.round_started = 0.0  # when the listing in flight (or the last one) started
 
 
 class Poller:
@@ -309,7 +311,8 @@ class Poller:
             watch = self._watches[listing.key] = _Watch(listing)
         watch.waiters.append(waiter)
         if watch.round is not None:
-            watch.round.add_done_callback(lambda r: self._ride(watch, waiter, r))
+            started = watch.round_started
+            watch.round.add_done_callback(lambda r: self._ride(watch, waiter, r, started))
         elif watch.wake is not None and not watch.wake.done():
             watch.wake.set_result(None)  # check the newcomer now, not at the next tick
         if watch.task is None:
@@ -319,10 +322,16 @@ class Poller:
         finally:
             self._leave(watch, waiter)
 
-    def _ride(self, watch: _Watch, waiter: _Waiter, round_: asyncio.Task[Sequence[Item]]) -> None:
+    def _ride(
+        self,
+        watch: _Watch,
+        waiter: _Waiter,
+        round_: asyncio.Task[Sequence[Item]],
+        started: float,
+    ) -> None:
         if round_.cancelled() or waiter.future.done() or round_.exception() is not None:
             return  # the loop deals with a failed round for every waiter
-        if waiter.offer(round_.result(), fresh=False):
+        if waiter.offer(round_.result(), fresh=False, listed_at=started):
             # Absent from an older listing: look again now.
             watch.recheck = True
             if watch.wake is not None and not watch.wake.done():
@@ -366,6 +375,7 @@ class Poller:
                     break
                 self.list_calls += 1
                 served = pending
+                watch.round_started = self._clock.monotonic()
                 round_ = watch.round = loop.create_task(_fetch(watch.listing))
                 round_.add_done_callback(_consume)
                 try:
@@ -436,7 +446,7 @@ class Poller:
         if error is None:
             recheck = False
             for waiter in served:
-                recheck |= waiter.offer(round_.result(), fresh=True)
+                recheck |= waiter.offer(round_.result(), fresh=True, listed_at=watch.round_started)
             return recheck
         waiting = [w for w in watch.waiters if not w.future.done()]
         if is_retryable(error):

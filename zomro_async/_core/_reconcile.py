@@ -1,4 +1,10 @@
-"""Create-and-reconcile: make one object whose create answer is undocumented, never two."""
+"""Send-and-reconcile: one change whose answer proves nothing, made once and never twice.
+
+A create (of a snapshot, a backup) or a rebuild whose answer was lost may still
+have acted: the listing, not the answer, tells. The `Reconciler` holds the
+mechanism (when to look, how long, when a re-send is safe); an `Evidence`
+holds what the listing must show: `NewNamedChild` for creates.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ logger = logging.getLogger("zomro_async")
 
 
 class Named(Protocol):
-    """What reconciling asks of a listed item: its id and its name."""
+    """What a create's evidence asks of a listed item: its id and its name."""
 
     @property
     def id(self) -> int: ...
@@ -33,7 +39,52 @@ class Named(Protocol):
     def name(self) -> str: ...
 
 
-V = TypeVar("V", bound=Named)
+V = TypeVar("V")
+N = TypeVar("N", bound=Named)
+
+
+class Evidence(Protocol[V]):
+    """What a listing must show for the change to count as made, and by whom.
+
+    `describe` names the change in messages; `label` is the name an
+    `OutcomeUnknown` carries.
+    """
+
+    describe: str
+    label: str
+
+    def learn(self, listed: Sequence[V]) -> None:
+        """A listing from before any request of ours may have acted: all it shows
+        is someone else's."""
+
+    def find(self, listed: Sequence[V], *, accepted: bool, created_id: int | None) -> V | None:
+        """Our result, if `listed` shows it (`accepted`: the API took the change)."""
+
+
+class NewNamedChild(Generic[N]):
+    """A create's proof: an item of its name that was not listed before.
+
+    An item counts as ours only once one of our requests may have reached the
+    server; until then, every new item of that name is someone else's (another
+    process creating the same name). Ids grow and the API takes one create at a
+    time, so among candidates the first is ours; `doc.id` (undocumented) picks
+    among candidates, never excludes.
+    """
+
+    def __init__(self, *, name: str, before: set[int], what: str, parent_id: int) -> None:
+        self.name = self.label = name
+        self.before = set(before)  # ids that are certainly not this call's
+        self.describe = f"the {what} {name!r} of instance {parent_id}"
+
+    def learn(self, listed: Sequence[N]) -> None:
+        self.before.update(c.id for c in listed)
+
+    def find(self, listed: Sequence[N], *, accepted: bool, created_id: int | None) -> N | None:
+        fresh = [c for c in listed if c.id not in self.before and c.name == self.name]
+        by_id = [c for c in fresh if c.id == created_id]
+        candidates = by_id or fresh
+        return min(candidates, key=lambda c: c.id) if candidates else None
+
 
 # A listing that fails so: it cannot tell whether an earlier request made the item.
 _UNTOLD = (TransportError, AuthError, ResponseError)
@@ -60,16 +111,14 @@ def grace_for(error: TransportError, grace: float) -> float:
 
 
 class Reconciler(Generic[V]):
-    """One create of a named child of one parent, seen through to its listed result.
+    """One change of one parent, seen through to its listed result.
 
-    The create's answer is undocumented (it may carry no id), so the listing is
-    the proof: the result is the item of that name that was not listed before.
-    A listed item counts as this call's only once one of this call's own
-    requests may have reached the server; until then, every new item of that
-    name is someone else's (another process creating the same name). After an
-    ambiguous failure the listing is watched for `grace` seconds before the
-    create is sent again; a failure that certainly had no effect (no connection
-    was opened, a 429) is sent again after the backoff with no watch. Every
+    The answer is undocumented (it may carry no id), so the listing is the
+    proof, judged by `evidence`. After an ambiguous failure the listing is
+    watched for `grace` seconds (at least `min_watch`, when the request may
+    still be under way) before the change is sent again; a failure that
+    certainly had no effect (no connection was opened, a 429) is sent again
+    after the backoff with no watch. Every
     attempt honours `retry` (its `attempts` and `give_up_after`, the watches
     included); a conflict (the parent is busy) is waited out until
     `conflict_deadline` on the poll schedule, and starts that budget afresh.
@@ -83,34 +132,35 @@ class Reconciler(Generic[V]):
         fields: Mapping[str, str],
         list_children: Callable[[], Awaitable[Sequence[V]]],
         parent_id: int,
-        name: str,
-        before: set[int],
-        what: str,
+        evidence: Evidence[V],
         clock: Clock,
         retry: RetryPolicy,
         poll: PollPolicy,
         grace: float,
         conflict_deadline: float,
+        confirm: bool = True,
+        min_watch: float = 0.0,
     ) -> None:
         self._api = api
         self._func = func
         self._fields = fields
         self._list = list_children
         self.parent_id = parent_id
-        self.name = name
-        self.before = set(before)  # ids that are certainly not this call's
-        self._what = what
+        self.evidence = evidence
         self._clock = clock
         self._retry = retry
         self._poll = poll
         self._grace = grace
         self._conflict_deadline = conflict_deadline
+        # Whether an accepted change must be seen listed (a create) before it returns.
+        self._confirm_listed = confirm
+        self._min_watch = min_watch
         self.may_have_acted = False  # one of our requests may have reached the server
         self.accepted = False  # the API answered the create with success
         self.created_id: int | None = None
 
     async def run(self) -> V:
-        """Create, and return the item as listed.
+        """Make the change, and return the item as listed.
 
         Raises:
             ConflictError: the parent stayed busy past the conflict deadline.
@@ -145,7 +195,11 @@ class Reconciler(Generic[V]):
                 failures += 1
                 if may_have_acted(exc):
                     self.may_have_acted = True
-                    made = await self._look_for(exc, grace_for(exc, self._grace))
+                    grace = grace_for(exc, self._grace)
+                    if grace > 0:
+                        # Still on its way, perhaps: watch as long as it may take to show.
+                        grace = max(grace, self._min_watch)
+                    made = await self._look_for(exc, grace)
                     if made is not None:
                         return made
                 elif not self.may_have_acted:
@@ -174,7 +228,7 @@ class Reconciler(Generic[V]):
             raise
         if self.may_have_acted:
             return self._ours(children)
-        self.before.update(c.id for c in children)
+        self.evidence.learn(children)
         return None
 
     async def _learn_others(self) -> None:
@@ -184,13 +238,7 @@ class Reconciler(Generic[V]):
             await self._made_or_forget()
 
     def _ours(self, children: Sequence[V]) -> V | None:
-        fresh = [c for c in children if c.id not in self.before and c.name == self.name]
-        # doc.id is undocumented: trust it to pick among candidates, not to exclude.
-        by_id = [c for c in fresh if c.id == self.created_id]
-        candidates = by_id or fresh
-        # Another process's item of the same name can only follow ours (the API
-        # takes one at a time), and ids grow: the first one is ours.
-        return min(candidates, key=lambda c: c.id) if candidates else None
+        return self.evidence.find(children, accepted=self.accepted, created_id=self.created_id)
 
     async def _look_for(self, error: TransportError, grace: float) -> V | None:
         """The item the lost create made, watching for `grace` seconds: a server
@@ -222,6 +270,16 @@ class Reconciler(Generic[V]):
 
     async def _confirm(self) -> V:
         """The accepted item, as soon as it is listed (within the grace)."""
+        if not self._confirm_listed:
+            try:
+                made = self._ours(await self._list())
+            except ZomroError as exc:
+                raise self._unknown(
+                    "the API accepted the change, then the listing after it failed", exc
+                ) from exc
+            if made is None:
+                raise self._unknown("the API accepted the change but does not list it", None)
+            return made
         deadline = self._clock.monotonic() + max(self._grace, self._poll.initial)
         step = 0
         while True:
@@ -242,10 +300,10 @@ class Reconciler(Generic[V]):
     def _unknown(self, why: str, cause: BaseException | None) -> OutcomeUnknown:
         known = f" (id {self.created_id})" if self.created_id is not None else ""
         error = OutcomeUnknown(
-            f"could not tell whether the {self._what} {self.name!r}{known} of instance "
-            f"{self.parent_id} was made: {why}; list the instance before creating it again",
+            f"could not tell whether {self.evidence.describe}{known} was made: {why}; "
+            "list the instance before trying it again",
             instance_id=self.parent_id,
-            name=self.name,
+            name=self.evidence.label,
             resource_id=self.created_id,
             accepted=self.accepted,
         )
