@@ -6,6 +6,7 @@ import inspect
 import ipaddress
 import math
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -41,6 +42,47 @@ def check_name(value: object, what: str = "a snapshot name") -> str:
     if any(unicodedata.category(ch) in {"Cc", "Cs"} for ch in value):
         raise ValueError(f"{what} must not contain control characters")
     return value
+
+
+# The panel's rules for a rebuild's root password (Zomro's page asks for less).
+_PASSWORD_LENGTH = (8, 48)
+_PASSWORD_FORBIDDEN = frozenset("\"#%&'()*;<>?@|")
+
+
+def check_rebuild_password(value: object) -> str:
+    """`value` as a rebuild's root password, by the panel's rules; the errors
+    never show it.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"password must be a str, not {type(value).__name__}")
+    low, high = _PASSWORD_LENGTH
+    if not low <= len(value) <= high:
+        raise ValueError(f"password must be {low} to {high} characters, got {len(value)}")
+    if not all(value.isascii() and ch.isprintable() for ch in value) or " " in value:
+        raise ValueError("password must be printable ASCII with no spaces")
+    # Which of them it holds is not said: that would show part of the password.
+    if _PASSWORD_FORBIDDEN.intersection(value):
+        raise ValueError(
+            "password must not contain any of " + " ".join(sorted(_PASSWORD_FORBIDDEN))
+        )
+    for kind, test in (
+        ("an upper-case letter", str.isupper),
+        ("a lower-case letter", str.islower),
+        ("a digit", str.isdigit),
+    ):
+        if not any(test(ch) for ch in value):
+            raise ValueError(f"password must contain {kind}")
+    return value
+
+
+def check_ssh_key(value: object) -> str:
+    """`value` as an SSH key's uuid (from the account's key list), canonical."""
+    if not isinstance(value, str):
+        raise TypeError(f"ssh_key must be a str (the key's uuid), not {type(value).__name__}")
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise ValueError("ssh_key must be the uuid of one of the account's SSH keys") from None
 
 
 def check_timeout(value: object, what: str = "timeout") -> float:

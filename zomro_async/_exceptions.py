@@ -10,6 +10,7 @@
     ├── OutcomeUnknown           a create may have acted, and the client could not tell if it did
     ├── ResponseError            a document came back that could not be turned into a model
     ├── SnapshotFailed           an awaited snapshot reached a failed state, or vanished
+    ├── InstanceFailed           an awaited instance reached `ERROR` (a failed rebuild), or vanished
     └── WaitTimeout              a wait reached its deadline (also a built-in `TimeoutError`)
 
 Errors from the API are told apart by `doc.error`'s `$type` and `$object`,
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from ._instances._domain import Instance
     from ._snapshots._domain import Snapshot
 
 E = TypeVar("E", bound=BaseException)
@@ -160,14 +162,26 @@ class SnapshotFailed(ZomroError):
         super().__init__(message)
 
 
+class InstanceFailed(ZomroError):
+    """An awaited instance reached `ERROR` (a rebuild that failed), or disappeared.
+
+    `instance` is the last state seen of it.
+    """
+
+    def __init__(self, message: str, *, instance: Instance) -> None:
+        self.instance = instance
+        super().__init__(message)
+
+
 class WaitTimeout(ZomroError, TimeoutError):
-    """A wait reached its deadline; `last` is the last snapshot seen (None if never seen).
+    """A wait reached its deadline; `last` is the last state seen of what was
+    awaited (a `Snapshot` or an `Instance`; None if never seen).
 
     When the deadline passed while the API could not be reached, `__cause__` is
     the last error the polling met.
     """
 
-    def __init__(self, message: str, *, last: Snapshot | None) -> None:
+    def __init__(self, message: str, *, last: Snapshot | Instance | None) -> None:
         self.last = last
         super().__init__(message)
 

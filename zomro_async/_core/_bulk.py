@@ -271,7 +271,7 @@ def failed_snapshot(error: BaseException, last: Snapshot | None) -> Snapshot | N
     """The last state known of an item that ended in `error`."""
     if isinstance(error, SnapshotFailed):
         return error.snapshot
-    if isinstance(error, WaitTimeout) and error.last is not None:
+    if isinstance(error, WaitTimeout) and isinstance(error.last, Snapshot):
         return error.last
     return last
 

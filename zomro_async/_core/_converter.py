@@ -7,25 +7,46 @@ import functools
 import typing
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from .._exceptions import ResponseError
+from .._instances._domain import Instance, InstanceStatus
 from .._snapshots._domain import Snapshot, SnapshotStatus
 
 if TYPE_CHECKING:
+    from .._instances._domain import InstanceCalls
     from .._snapshots._domain import SnapshotCalls
 
-# The page's field names, by the model field each fills.
-_RENAMED = {"created": "createdate", "status": "fleio_status"}
-_PAGE_FIELDS = frozenset(
-    _RENAMED.get(a.name, a.name)
-    for a in attrs.fields(Snapshot)
-    if a.name not in {"instance_id", "status_text", "extra", "_client"}
-)
+M = TypeVar("M")
+
+# The row's field name for each model field the API names otherwise.
+_RENAMED: dict[type, dict[str, str]] = {
+    Snapshot: {"created": "createdate", "status": "fleio_status"},
+    Instance: {
+        "name": "servername",
+        "status": "instance_status",
+        "billing_status": "item_status",
+        "region": "datacentername",
+        "tariff": "pricelist",
+        "created": "createdate",
+    },
+}
+# Model fields no row field fills: the reader sets them, or they are the binding.
+_NOT_FROM_ROW = frozenset({"instance_id", "status_text", "extra", "_client"})
+
+
+def _row_fields(model: type) -> frozenset[str]:
+    renamed = _RENAMED[model]
+    return frozenset(
+        renamed.get(a.name, a.name) for a in attrs.fields(model) if a.name not in _NOT_FROM_ROW
+    )
+
+
+_ROW_FIELDS = {model: _row_fields(model) for model in _RENAMED}
 
 
 def _to_int(value: Any, _: type) -> int:
@@ -70,7 +91,8 @@ def _to_str(value: Any, _: type) -> str:
 
 
 # Statuses repeat on every row: look each distinct text up once.
-_status_of = functools.lru_cache(maxsize=256)(SnapshotStatus)
+_snapshot_status = functools.lru_cache(maxsize=256)(SnapshotStatus)
+_instance_status = functools.lru_cache(maxsize=256)(InstanceStatus)
 
 
 def _make_converter(*, detailed: bool) -> cattrs.Converter:
@@ -80,25 +102,27 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
     converter.register_structure_hook(bool, _to_on_off)
     converter.register_structure_hook(datetime.date, _to_date)
     converter.register_structure_hook(uuid.UUID, _to_uuid)
-    converter.register_structure_hook(SnapshotStatus, lambda value, _: _status_of(value))
+    converter.register_structure_hook(SnapshotStatus, lambda value, _: _snapshot_status(value))
+    converter.register_structure_hook(InstanceStatus, lambda value, _: _instance_status(value))
     # An optional field is structured only when the row has it, and then it holds
     # text: skip cattrs' generic Optional dispatch (13 fields a row add up).
     for hook in (_to_int, _to_str, _to_date, _to_uuid):
         field_type = typing.get_type_hints(hook)["return"]
         converter.register_structure_hook(field_type | None, hook)
-    converter.register_structure_hook(
-        Snapshot,
-        make_dict_structure_fn(
-            Snapshot,
-            converter,
-            _cattrs_forbid_extra_keys=False,
-            created=override(rename="createdate"),
-            status=override(rename="fleio_status"),
-            _client=override(omit=True),
-            # Built by snapshot_from_row from text rows: no need to walk it again.
-            extra=override(struct_hook=lambda value, _: dict(value)),
-        ),
-    )
+    for model, renamed in _RENAMED.items():
+        renames: dict[str, Any] = {field: override(rename=key) for field, key in renamed.items()}
+        converter.register_structure_hook(
+            model,
+            make_dict_structure_fn(
+                model,
+                converter,
+                _cattrs_forbid_extra_keys=False,
+                _client=override(omit=True),
+                # Built by _from_row from text rows: no need to walk it again.
+                extra=override(struct_hook=lambda value, _: dict(value)),
+                **renames,
+            ),
+        )
     return converter
 
 
@@ -108,14 +132,34 @@ converter = _make_converter(detailed=False)
 _detailed = _make_converter(detailed=True)
 
 
-def _failing_field(exc: BaseException) -> str:
-    """The model field a cattrs validation error is about, from the notes it carries."""
+def _failing_field(exc: BaseException, model: type) -> str:
+    """The row field a cattrs validation error is about, from the notes it carries."""
     for sub in getattr(exc, "exceptions", ()):
         for note in getattr(sub, "__notes__", ()):
             name = getattr(note, "name", None)
             if isinstance(name, str):
-                return _RENAMED.get(name, name)
+                return _RENAMED[model].get(name, name)
     return ""
+
+
+def _from_row(model: type[M], what: str, row: Mapping[str, str], data: dict[str, Any]) -> M:
+    """`model` from one unwrapped row: the row's own fields fill it, any other goes
+    to `extra`; `data` holds what the caller knows besides the row.
+    """
+    fields = _ROW_FIELDS[model]
+    extra: dict[str, str] = {}
+    for key, value in row.items():
+        if key in fields:
+            data.setdefault(key, value)
+        else:
+            extra[key] = value
+    if "id" not in data:
+        raise ResponseError(f"{what} row has no id", field="id", value=None)
+    data["extra"] = extra
+    try:
+        return converter.structure(data, model)
+    except (cattrs.BaseValidationError, ValueError, TypeError):
+        raise _explain(model, what, data, row) from None
 
 
 def snapshot_from_row(
@@ -127,35 +171,37 @@ def snapshot_from_row(
     cannot be read raises `ResponseError` naming the field and the value. With
     `client`, the new snapshot comes bound to it.
     """
-    data: dict[str, Any] = {}
-    extra: dict[str, str] = {}
-    for key, value in row.items():
-        (data if key in _PAGE_FIELDS else extra)[key] = value
-    if "id" not in data:
-        raise ResponseError("a snapshot row has no id", field="id", value=None)
-    data["instance_id"] = instance_id
-    data["status_text"] = row.get("fleio_status", "")
-    data["extra"] = extra
-    try:
-        snapshot = converter.structure(data, Snapshot)
-    except (cattrs.BaseValidationError, ValueError, TypeError):
-        raise _explain(data, row) from None
+    data = {"instance_id": instance_id, "status_text": row.get("fleio_status", "")}
+    snapshot = _from_row(Snapshot, "a snapshot", row, data)
     if client is not None:
         # Binding a fresh object nobody else holds yet: cheaper than attrs.evolve.
         object.__setattr__(snapshot, "_client", client)
     return snapshot
 
 
-def _explain(data: dict[str, Any], row: Mapping[str, str]) -> ResponseError:
+def instance_from_row(row: Mapping[str, str], client: InstanceCalls | None = None) -> Instance:
+    """An `Instance` from one unwrapped `instances` row (`servername`, else `name`,
+    is its name); bound to `client` when given. `ResponseError` as for snapshots.
+    """
+    data: dict[str, Any] = {"status_text": row.get("instance_status", "")}
+    if not row.get("servername") and row.get("name"):
+        data["servername"] = row["name"]
+    instance = _from_row(Instance, "an instance", row, data)
+    if client is not None:
+        object.__setattr__(instance, "_client", client)
+    return instance
+
+
+def _explain(model: type, what: str, data: dict[str, Any], row: Mapping[str, str]) -> ResponseError:
     try:
-        _detailed.structure(data, Snapshot)
+        _detailed.structure(data, model)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        field = _failing_field(exc)
+        field = _failing_field(exc, model)
         error = ResponseError(
-            f"could not read field {field or '?'!r} of snapshot row",
+            f"could not read field {field or '?'!r} of {what} row",
             field=field,
             value=row.get(field),
         )
         error.__cause__ = exc
         return error
-    return ResponseError("could not read a snapshot row", field="", value=None)
+    return ResponseError(f"could not read {what} row", field="", value=None)

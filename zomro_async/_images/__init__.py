@@ -1,0 +1,1 @@
+"""The account's own images (snapshots, backups, uploads): their `image.*` calls."""
