@@ -1,4 +1,4 @@
-"""zomro-async: an asyncio SDK for snapshots of Zomro Cloud VPS instances."""
+"""zomro-async: an asyncio SDK for Zomro Cloud VPS instances, their snapshots and restores."""
 
 from ._client import ZomroClient
 from ._core._bulk import BulkJob, BulkResult, ProgressEvent, ProgressKind
@@ -9,6 +9,7 @@ from ._exceptions import (
     ApiError,
     AuthError,
     ConflictError,
+    InstanceFailed,
     InvalidRequestError,
     NotFoundError,
     OutcomeUnknown,
@@ -18,6 +19,8 @@ from ._exceptions import (
     WaitTimeout,
     ZomroError,
 )
+from ._instances._client import InstancesManager
+from ._instances._domain import Instance, InstanceStatus
 from ._snapshots._client import SnapshotsManager
 from ._snapshots._domain import Snapshot, SnapshotStatus
 
@@ -29,6 +32,10 @@ __all__ = [
     "BulkJob",
     "BulkResult",
     "ConflictError",
+    "Instance",
+    "InstanceFailed",
+    "InstanceStatus",
+    "InstancesManager",
     "InvalidRequestError",
     "NotFoundError",
     "OutcomeUnknown",

@@ -9,10 +9,14 @@ from typing import TYPE_CHECKING, Any, Self
 
 from ._checks import check_base_url, check_credentials, check_positive_seconds, check_timeout
 from ._clock import Clock, SystemClock
+from ._core._context import ResourceContext
+from ._core._locks import KeyedLocks
 from ._core._poller import Poller, PollPolicy
 from ._core._retry import RetryPolicy
 from ._core._session import ApiSession
 from ._core._transport import Transport
+from ._images._client import ImagesManager
+from ._instances._client import InstancesManager
 from ._snapshots._client import SnapshotsManager
 
 if TYPE_CHECKING:
@@ -41,7 +45,8 @@ class ZomroClient:
             off by default, for accounts whose API access is rate limited.
         retry: how transient faults are retried (`RetryPolicy`).
         poll: how waits poll (`PollPolicy`: 2 s growing by 1.5x up to 30 s by default).
-        conflict_timeout: how long a create waits out a previous snapshot still being taken.
+        conflict_timeout: how long a create or a restore waits out an operation
+            still under way on the instance.
         verify_tls: certificate verification; on unless you turn it off explicitly.
         clock: the clock waits and deadlines use (tests pass a `VirtualClock`).
 
@@ -89,9 +94,12 @@ class ZomroClient:
         )
         # One poller serves the waits of every resource; the client closes it.
         self._poller = Poller(clock=self.clock, poll=self.poll)
-        self.snapshots = SnapshotsManager(
-            self._api,
+        images = ImagesManager(self._api)
+        context = ResourceContext(
+            api=self._api,
             poller=self._poller,
+            # One lock per instance, whichever resource changes it.
+            locks=KeyedLocks(),
             clock=self.clock,
             poll=self.poll,
             retry=self.retry,
@@ -100,6 +108,8 @@ class ZomroClient:
             # long as we waited for it: watch that long before sending it again.
             ambiguous_grace=check_timeout(request_timeout),
         )
+        self.instances = InstancesManager(context, images=images)
+        self.snapshots = SnapshotsManager(context, images=images, restorer=self.instances)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **settings: Any) -> ZomroClient:

@@ -6,7 +6,8 @@ import asyncio
 import builtins
 import contextlib
 import datetime
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from .._checks import (
     check_callback,
@@ -15,7 +16,6 @@ from .._checks import (
     check_timeout,
     unique,
 )
-from .._clock import Clock
 from .._core._bulk import (
     BulkJob,
     BulkResult,
@@ -25,25 +25,33 @@ from .._core._bulk import (
     delete_job,
     render_names,
 )
+from .._core._context import ResourceContext
 from .._core._converter import snapshot_from_row
+from .._core._inferred import SNAPSHOTS_FILTER
 from .._core._poller import (
     Listing,
-    Poller,
-    PollPolicy,
     judge_active,
     judge_deleted,
     judge_settled,
 )
-from .._core._reconcile import Reconciler
-from .._core._retry import RetryPolicy
+from .._core._reconcile import NewNamedChild, Reconciler
 from .._core._rotation import RotationResult, rotate_job
-from .._core._session import ApiSession, one_operation
+from .._core._session import one_operation
 from .._exceptions import NotFoundError, WaitTimeout
+from .._images._client import ImagesManager
+from .._instances._domain import Instance
 from ._domain import Snapshot
 
 _LIST = "instances.snapshots"
 _CREATE = "instances.snapshots.edit"
 _DELETE = "image.delete"
+
+
+def instance_id_of(instance: int | Instance) -> int:
+    """An instance's id, given the id or the `Instance` (never another model's id)."""
+    if isinstance(instance, Instance):
+        return instance.id
+    return check_id(instance, "instance_id")
 
 
 def _not_listed(instance_id: int, snapshot_id: int) -> NotFoundError:
@@ -55,48 +63,45 @@ def _not_listed(instance_id: int, snapshot_id: int) -> NotFoundError:
     )
 
 
+class Restorer(Protocol):
+    """What a snapshot's restore asks of the client's instances."""
+
+    async def restore(
+        self,
+        instance_id: int,
+        image: Snapshot,
+        *,
+        password: str | None = ...,
+        ssh_key: str | None = ...,
+        wait: bool = ...,
+        timeout: float = ...,
+    ) -> Instance: ...
+
+
 class SnapshotsManager:
     """`client.snapshots`: the snapshot calls of one client.
 
     Every wait joins the client's shared poller. Mutating calls (create,
-    delete) on one instance run one at a time.
+    delete, and restores through `client.instances`) on one instance run one
+    at a time.
     """
 
     def __init__(
-        self,
-        api: ApiSession,
-        *,
-        poller: Poller,
-        clock: Clock,
-        poll: PollPolicy,
-        retry: RetryPolicy,
-        conflict_timeout: float,
-        ambiguous_grace: float = 0.0,
+        self, context: ResourceContext, *, images: ImagesManager, restorer: Restorer
     ) -> None:
-        self._api = api
-        self._grace = ambiguous_grace
-        self._clock = clock
-        self._poll = poll
-        self._retry = retry
-        self._conflict_timeout = conflict_timeout
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._lock_users: dict[int, int] = {}
-        self.poller = poller
+        self._api = context.api
+        self._images = images
+        self._restorer = restorer
+        self._locks = context.locks
+        self._grace = context.ambiguous_grace
+        self._clock = context.clock
+        self._poll = context.poll
+        self._retry = context.retry
+        self._conflict_timeout = context.conflict_timeout
+        self.poller = context.poller
 
     def __repr__(self) -> str:
         return f"SnapshotsManager({self._api!r})"
-
-    @contextlib.asynccontextmanager
-    async def _instance_lock(self, instance_id: int) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(instance_id, asyncio.Lock())
-        self._lock_users[instance_id] = self._lock_users.get(instance_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._lock_users[instance_id] -= 1
-            if not self._lock_users[instance_id]:
-                del self._lock_users[instance_id], self._locks[instance_id]
 
     @one_operation
     async def list(self, instance_id: int) -> builtins.list[Snapshot]:
@@ -116,7 +121,9 @@ class SnapshotsManager:
             TypeError, ValueError: `instance_id` is not a positive int (nothing is sent).
         """
         instance_id = check_id(instance_id, "instance_id")
-        rows = await self._api.list_rows(_LIST, {"elid": str(instance_id)})
+        rows = await self._api.list_rows(
+            _LIST, {"elid": str(instance_id)}, stored_filter=SNAPSHOTS_FILTER
+        )
         return [snapshot_from_row(row, instance_id, self) for row in rows]
 
     def _listing(self, instance_id: int) -> Listing[Snapshot]:
@@ -180,7 +187,7 @@ class SnapshotsManager:
         """
         instance_id = check_id(instance_id, "instance_id")
         name = check_name(name)
-        async with self._instance_lock(instance_id):
+        async with self._locks.held(instance_id):
             # One bound on waiting for the instance to be free, however it is spent.
             deadline = self._clock.monotonic() + self._conflict_timeout
             before = await self.list(instance_id)
@@ -194,9 +201,12 @@ class SnapshotsManager:
                 fields={"plid": str(instance_id), "name": name, "sok": "ok"},
                 list_children=lambda: self.list(instance_id),
                 parent_id=instance_id,
-                name=name,
-                before={s.id for s in before},
-                what="snapshot",
+                evidence=NewNamedChild(
+                    name=name,
+                    before={s.id for s in before},
+                    what="snapshot",
+                    parent_id=instance_id,
+                ),
                 clock=self._clock,
                 retry=self._retry,
                 poll=self._poll,
@@ -257,9 +267,69 @@ class SnapshotsManager:
             "elname": str(snapshot_id),
             "sok": "ok",
         }
-        async with self._instance_lock(instance_id):
+        async with self._locks.held(instance_id):
             # A repeat that finds it gone means the attempt whose answer was lost did it.
             await self._api.call(_DELETE, fields, done_if_gone=True)
+
+    @one_operation
+    async def protect(self, instance_id: int, snapshot_id: int) -> None:
+        """Protect a snapshot from deletion (`image.edit protected=on`).
+
+        The panel's way: the edit preview, then the commit with every preview
+        field sent back. `rotate` never touches a protected snapshot (whether
+        the API refuses to delete one, and how, is not documented; the
+        emulator refuses). Protecting one that is protected already is harmless.
+
+        Raises:
+            NotFoundError: no such snapshot, or it is not one of this instance's.
+            TypeError, ValueError: an id is not a positive int (nothing is sent).
+            ZomroError: as for `list`.
+        """
+        await self._set_protected(instance_id, snapshot_id, True)
+
+    @one_operation
+    async def unprotect(self, instance_id: int, snapshot_id: int) -> None:
+        """Lift a snapshot's protection (`image.edit protected=off`); as `protect`."""
+        await self._set_protected(instance_id, snapshot_id, False)
+
+    async def _set_protected(self, instance_id: int, snapshot_id: int, protected: bool) -> None:
+        instance_id = check_id(instance_id, "instance_id")
+        snapshot_id = check_id(snapshot_id, "snapshot_id")
+        await self._images.set_protected(snapshot_id, protected, instance_id=instance_id)
+
+    async def restore(
+        self,
+        snapshot: Snapshot,
+        *,
+        onto: int | Instance | None = None,
+        password: str | None = None,
+        ssh_key: str | None = None,
+        wait: bool = False,
+        timeout: float = 3600.0,
+    ) -> Instance:
+        """Rebuild an instance from this snapshot: its own instance, or `onto` another.
+
+        The same call as `client.instances.restore` (which see): **the
+        instance's disk is overwritten**, and the snapshot must be Active.
+
+        Args:
+            snapshot: the snapshot to restore.
+            onto: the instance to rebuild (an id or an `Instance`); default the
+                snapshot's own.
+            password: the new root password, or
+            ssh_key: the uuid of one of the account's SSH keys (exactly one).
+            wait: also await the end of the rebuild.
+            timeout: seconds that wait may take.
+
+        Returns:
+            The rebuilt instance, as `client.instances.restore` returns it.
+        """
+        if not isinstance(snapshot, Snapshot):
+            raise TypeError(f"snapshot must be a Snapshot, not {type(snapshot).__name__}")
+        target = snapshot.instance_id if onto is None else instance_id_of(onto)
+        return await self._restorer.restore(
+            target, snapshot, password=password, ssh_key=ssh_key, wait=wait, timeout=timeout
+        )
 
     @one_operation
     async def wait_active(
@@ -335,7 +405,7 @@ class SnapshotsManager:
 
     def create_many(
         self,
-        instance_ids: Iterable[int],
+        instance_ids: Iterable[int | Instance],
         name: str,
         *,
         wait: bool = True,
@@ -349,7 +419,8 @@ class SnapshotsManager:
         that result's `error`, with the snapshot it reached (if any) kept.
 
         Args:
-            instance_ids: the instances, each once.
+            instance_ids: the instances (ids or `Instance`s, e.g. all of
+                `await client.instances.list()`), each once.
             name: the name, or a template with `{instance_id}`, `{date}` and
                 `{time}` (UTC, fixed at the call).
             wait: also await each snapshot until Active.
@@ -366,7 +437,7 @@ class SnapshotsManager:
             ValueError, TypeError: at the call, before anything is sent: duplicate
                 or invalid ids, a bad template, or a name it renders badly.
         """
-        ids = unique((check_id(i, "instance_id") for i in instance_ids), "instance id")
+        ids = unique((instance_id_of(i) for i in instance_ids), "instance id")
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         now = datetime.datetime.fromtimestamp(self._clock.time(), datetime.UTC)
@@ -414,7 +485,7 @@ class SnapshotsManager:
 
     def rotate(
         self,
-        instance_ids: Iterable[int],
+        instance_ids: Iterable[int | Instance],
         *,
         keep: int,
         prefix: str = "auto-",
@@ -433,7 +504,7 @@ class SnapshotsManager:
         never stops the others.
 
         Args:
-            instance_ids: the instances, each once.
+            instance_ids: the instances (ids or `Instance`s), each once.
             keep: how many prefixed snapshots remain, the new one included (>= 1).
             prefix: the name prefix that marks rotated snapshots (non-empty).
             dry_run: change nothing; each result shows the plan.
@@ -453,7 +524,7 @@ class SnapshotsManager:
             raise ValueError("keep must be at least 1: the new snapshot is always kept")
         if not isinstance(prefix, str) or not prefix.strip():
             raise ValueError("a rotation needs a non-empty prefix, or it would touch everything")
-        ids = unique((check_id(i, "instance_id") for i in instance_ids), "instance id")
+        ids = unique((instance_id_of(i) for i in instance_ids), "instance id")
         now = datetime.datetime.fromtimestamp(self._clock.time(), datetime.UTC)
         template = prefix.replace("{", "{{").replace("}", "}}") + "{date}-{time}"
         names = {i: check_name(n) for i, n in render_names(template, ids, now).items()}

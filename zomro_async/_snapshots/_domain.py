@@ -6,9 +6,12 @@ import datetime
 import enum
 import uuid
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
+
+if TYPE_CHECKING:
+    from .._instances._domain import Instance
 
 
 class SnapshotStatus(enum.Enum):
@@ -79,6 +82,18 @@ class SnapshotCalls(Protocol):
     async def wait_deleted(
         self, instance_id: int, snapshot_id: int, *, timeout: float = ...
     ) -> None: ...
+    async def protect(self, instance_id: int, snapshot_id: int) -> None: ...
+    async def unprotect(self, instance_id: int, snapshot_id: int) -> None: ...
+    async def restore(
+        self,
+        snapshot: Snapshot,
+        *,
+        onto: int | Instance | None = ...,
+        password: str | None = ...,
+        ssh_key: str | None = ...,
+        wait: bool = ...,
+        timeout: float = ...,
+    ) -> Instance: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -86,7 +101,8 @@ class Snapshot:
     """One snapshot of a Cloud VPS instance, as `instances.snapshots` lists it.
 
     Returned by the client, it is bound to it: `refresh()`, `wait_active()`,
-    `wait_deleted()` and `delete()` work on it. The binding takes no part in
+    `wait_deleted()`, `delete()`, `protect()`, `unprotect()` and `restore()`
+    work on it. The binding takes no part in
     equality or repr. Fields the API page does not list are kept in `extra`.
     """
 
@@ -180,3 +196,52 @@ class Snapshot:
             RuntimeError: this snapshot is not bound to a client.
         """
         await self._bound().wait_deleted(self.instance_id, self.id, timeout=timeout)
+
+    async def protect(self) -> None:
+        """Protect this snapshot from deletion (`rotate` never touches it then).
+
+        Raises:
+            NotFoundError: it is gone.
+            RuntimeError: this snapshot is not bound to a client.
+        """
+        await self._bound().protect(self.instance_id, self.id)
+
+    async def unprotect(self) -> None:
+        """Lift this snapshot's protection.
+
+        Raises:
+            NotFoundError: it is gone.
+            RuntimeError: this snapshot is not bound to a client.
+        """
+        await self._bound().unprotect(self.instance_id, self.id)
+
+    async def restore(
+        self,
+        *,
+        onto: int | Instance | None = None,
+        password: str | None = None,
+        ssh_key: str | None = None,
+        wait: bool = False,
+        timeout: float = 3600.0,
+    ) -> Instance:
+        """Rebuild its instance (or `onto` another) from this snapshot: **that
+        instance's disk is overwritten**. See `InstancesManager.restore`.
+
+        Args:
+            onto: the instance to rebuild (id or `Instance`); default its own.
+            password: the new root password (the panel's rules apply), or
+            ssh_key: the uuid of one of the account's SSH keys; exactly one.
+            wait: also await the end of the rebuild.
+            timeout: seconds that wait may take.
+
+        Returns:
+            The instance, as listed after the rebuild was accepted (with `wait`:
+            in the steady state it reached).
+
+        Raises:
+            ValueError: this snapshot is not Active, or bad access arguments.
+            RuntimeError: this snapshot is not bound to a client.
+        """
+        return await self._bound().restore(
+            self, onto=onto, password=password, ssh_key=ssh_key, wait=wait, timeout=timeout
+        )
