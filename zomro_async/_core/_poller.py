@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import attrs
@@ -192,7 +192,7 @@ class _Waiter:
         """Whether the deadline has come (a one-check wait: once it was checked)."""
         return now >= self.deadline and (self.checked or not self.once)
 
-    def offer(self, items: Sequence[Item], fresh: bool, listed_at: float) -> bool:
+    def offer(self, items: Mapping[int, Item], fresh: bool, listed_at: float) -> bool:
         """Judge one listing; True when the waiter needs a fresh listing at once.
 
         `fresh` is False for a listing that started before this waiter joined: it
@@ -200,7 +200,7 @@ class _Waiter:
         """
         if self.future.done():
             return False
-        current = next((s for s in items if s.id == self.item_id), None)
+        current = items.get(self.item_id)
         if current is None and not fresh:
             return True
         self.checked = True
@@ -255,6 +255,18 @@ class _Watch:
         self.recheck = False  # a rider needs a fresh listing at once
         self.step = 0
         self.round_started = 0.0  # when the listing in flight (or the last one) started
+        # The last finished listing by id, made once for all the waiters it serves.
+        self._indexed: tuple[asyncio.Task[Sequence[Item]] | None, dict[int, Item]] = (None, {})
+
+    def index(self, round_: asyncio.Task[Sequence[Item]]) -> dict[int, Item]:
+        """The items of a finished listing by id (the first of an id wins)."""
+        task, by_id = self._indexed
+        if task is not round_:
+            by_id = {}
+            for item in round_.result():
+                by_id.setdefault(item.id, item)
+            self._indexed = (round_, by_id)
+        return by_id
 
 
 class Poller:
@@ -331,7 +343,7 @@ class Poller:
     ) -> None:
         if round_.cancelled() or waiter.future.done() or round_.exception() is not None:
             return  # the loop deals with a failed round for every waiter
-        if waiter.offer(round_.result(), fresh=False, listed_at=started):
+        if waiter.offer(watch.index(round_), fresh=False, listed_at=started):
             # Absent from an older listing: look again now.
             watch.recheck = True
             if watch.wake is not None and not watch.wake.done():
@@ -445,8 +457,9 @@ class Poller:
         error = round_.exception()
         if error is None:
             recheck = False
+            items = watch.index(round_)
             for waiter in served:
-                recheck |= waiter.offer(round_.result(), fresh=True, listed_at=watch.round_started)
+                recheck |= waiter.offer(items, fresh=True, listed_at=watch.round_started)
             return recheck
         waiting = [w for w in watch.waiters if not w.future.done()]
         if is_retryable(error):

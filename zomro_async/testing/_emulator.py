@@ -1352,8 +1352,15 @@ class ZomroEmulator:
         doc: Node = {"elid": {"$": fields["elid"]}}
         return self._paged(doc, fields, [{k: _wrap(v) for k, v in r.items()} for r in rows])
 
-    def _paged(self, doc: Node, fields: dict[str, str], rows: list[Node]) -> Node:
-        """`doc` with the page of `rows` the fields ask (BILLmanager's paging)."""
+    def _paged(
+        self,
+        doc: Node,
+        fields: dict[str, str],
+        rows: list[Any],
+        wrap: Callable[[Any], Node] | None = None,
+    ) -> Node:
+        """`doc` with the page of `rows` the fields ask (BILLmanager's paging),
+        each turned into its node by `wrap` when given."""
         if fields.get("p_num") or fields.get("p_cnt") or self.config.page_size:
             p_num = _int_field(fields, "p_num") if fields.get("p_num") else 1
             p_cnt = (
@@ -1365,6 +1372,8 @@ class ZomroEmulator:
             doc.update(p_num={"$": str(p_num)}, p_cnt={"$": str(p_cnt)})
             doc["p_elems"] = {"$": str(len(rows))}
             rows = rows[(p_num - 1) * p_cnt : p_num * p_cnt]
+        if wrap is not None:
+            rows = [wrap(row) for row in rows]
         if (elem := _nodes(rows, self.config.single_elem_as_object)) is not None:
             doc["elem"] = elem
         return doc
@@ -1444,13 +1453,15 @@ class ZomroEmulator:
         ids = sorted(self._instances, reverse=fields.get("p_col") == "-id")
         rows = [self._instance_row(i, self._instances[i], now) for i in ids]
         rows = self._filtered(user, "instances", rows, "servername")
-        wrapped: list[Node] = []
-        for row in rows:
+
+        def wrapped(row: dict[str, str]) -> Node:
             node: Node = {k: _wrap(v) for k, v in row.items()}
             if self.config.createdate_as_list:
                 node["createdate"] = [node["createdate"]]
-            wrapped.append(node)
-        return self._paged({}, fields, wrapped)
+            return node
+
+        # Only the page's rows are wrapped: a fleet of thousands is listed in pages.
+        return self._paged({}, fields, rows, wrapped)
 
     # -- stored filters ----------------------------------------------------------
 
