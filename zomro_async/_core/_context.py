@@ -28,3 +28,20 @@ class ResourceContext:
     retry: RetryPolicy
     conflict_timeout: float
     ambiguous_grace: float
+
+
+class ResourceManager:
+    """The base of each `client.<resource>`: the client's shared machinery, by name."""
+
+    def __init__(self, context: ResourceContext) -> None:
+        self._api = context.api
+        self._locks = context.locks
+        self._clock = context.clock
+        self._poll = context.poll
+        self._retry = context.retry
+        self._conflict_timeout = context.conflict_timeout
+        self._grace = context.ambiguous_grace
+        self.poller = context.poller
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._api!r})"

@@ -16,7 +16,7 @@ from .._checks import (
     check_ssh_key,
     check_timeout,
 )
-from .._core._context import ResourceContext
+from .._core._context import ResourceContext, ResourceManager
 from .._core._converter import instance_from_row
 from .._core._inferred import (
     INSTANCES_FILTER,
@@ -78,7 +78,7 @@ class _RebuildEvidence:
         return None
 
 
-class InstancesManager:
+class InstancesManager(ResourceManager):
     """`client.instances`: the account's Cloud VPS instances.
 
     Every wait joins the client's shared poller, where one `instances` listing
@@ -87,20 +87,10 @@ class InstancesManager:
     """
 
     def __init__(self, context: ResourceContext, *, images: ImagesManager) -> None:
-        self._api = context.api
+        super().__init__(context)
         self._images = images
-        self._locks = context.locks
-        self._clock = context.clock
-        self._poll = context.poll
-        self._retry = context.retry
-        self._conflict_timeout = context.conflict_timeout
-        self._grace = context.ambiguous_grace
         self._rebuilds: dict[int, _Rebuild] = {}
-        self.poller = context.poller
         self._listing = Listing(_LIST, _ACCOUNT, self.list, what="instance", parent_what="account")
-
-    def __repr__(self) -> str:
-        return f"InstancesManager({self._api!r})"
 
     @one_operation
     async def list(self) -> builtins.list[Instance]:

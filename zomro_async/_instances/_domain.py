@@ -10,8 +10,10 @@ from typing import Protocol
 
 import attrs
 
+from .._status import LenientStatus
 
-class InstanceStatus(enum.Enum):
+
+class InstanceStatus(LenientStatus):
     """An instance's `instance_status`, matched case-insensitively; anything else is `UNKNOWN`.
 
     Steady states are the ones an instance stays in until someone acts;
@@ -41,15 +43,6 @@ class InstanceStatus(enum.Enum):
     VERIFY_RESIZE = "verify_resize"
     SUSPEND = "suspend"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def _missing_(cls, value: object) -> InstanceStatus:
-        if isinstance(value, str):
-            key = value.strip().lower().replace(" ", "_").replace("-", "_")
-            for member in cls:
-                if member.value == key:
-                    return member
-        return cls.UNKNOWN
 
     @property
     def in_progress(self) -> bool:

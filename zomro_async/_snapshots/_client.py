@@ -25,7 +25,7 @@ from .._core._bulk import (
     delete_job,
     render_names,
 )
-from .._core._context import ResourceContext
+from .._core._context import ResourceContext, ResourceManager
 from .._core._converter import snapshot_from_row
 from .._core._inferred import SNAPSHOTS_FILTER
 from .._core._poller import (
@@ -78,7 +78,7 @@ class Restorer(Protocol):
     ) -> Instance: ...
 
 
-class SnapshotsManager:
+class SnapshotsManager(ResourceManager):
     """`client.snapshots`: the snapshot calls of one client.
 
     Every wait joins the client's shared poller. Mutating calls (create,
@@ -89,19 +89,9 @@ class SnapshotsManager:
     def __init__(
         self, context: ResourceContext, *, images: ImagesManager, restorer: Restorer
     ) -> None:
-        self._api = context.api
+        super().__init__(context)
         self._images = images
         self._restorer = restorer
-        self._locks = context.locks
-        self._grace = context.ambiguous_grace
-        self._clock = context.clock
-        self._poll = context.poll
-        self._retry = context.retry
-        self._conflict_timeout = context.conflict_timeout
-        self.poller = context.poller
-
-    def __repr__(self) -> str:
-        return f"SnapshotsManager({self._api!r})"
 
     @one_operation
     async def list(self, instance_id: int) -> builtins.list[Snapshot]:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime
-import enum
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
+from .._status import LenientStatus
+
 if TYPE_CHECKING:
     from .._instances._domain import Instance
 
 
-class SnapshotStatus(enum.Enum):
+class SnapshotStatus(LenientStatus):
     """A snapshot's `fleio_status`, matched case-insensitively; anything else is `UNKNOWN`."""
 
     QUEUED = "queued"
@@ -29,17 +30,6 @@ class SnapshotStatus(enum.Enum):
     KILLED = "killed"
     ERROR = "error"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def _missing_(cls, value: object) -> SnapshotStatus:
-        # Fleio capitalises ("Active"), the panel trims and lower-cases: do the same,
-        # and never fail on a state nobody has documented yet.
-        if isinstance(value, str):
-            key = value.strip().lower().replace(" ", "_").replace("-", "_")
-            for member in cls:
-                if member.value == key:
-                    return member
-        return cls.UNKNOWN
 
     @property
     def failed(self) -> bool:
