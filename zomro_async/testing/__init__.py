@@ -17,6 +17,7 @@ from ._emulator import (
     OUTAGE_MODES,
     RETRY_AFTER_STYLES,
     EmulatorConfig,
+    Rebuild,
     ZomroEmulator,
 )
 from ._tasks import pending_sdk_tasks
@@ -28,6 +29,7 @@ __all__ = [
     "OUTAGE_MODES",
     "RETRY_AFTER_STYLES",
     "EmulatorConfig",
+    "Rebuild",
     "VirtualClock",
     "ZomroEmulator",
     "pending_sdk_tasks",
