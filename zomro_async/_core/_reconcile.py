@@ -115,8 +115,9 @@ class Reconciler(Generic[V]):
 
     The answer is undocumented (it may carry no id), so the listing is the
     proof, judged by `evidence`. After an ambiguous failure the listing is
-    watched for `grace` seconds (at least `min_watch`, when the request may
-    still be under way) before the change is sent again; a failure that
+    watched for `grace` seconds (and at least `min_watch`, the time its result
+    may take to show, which the retry budget does not count) before the
+    change is sent again; a failure that
     certainly had no effect (no connection was opened, a 429) is sent again
     after the backoff with no watch. Every
     attempt honours `retry` (its `attempts` and `give_up_after`, the watches
@@ -195,13 +196,16 @@ class Reconciler(Generic[V]):
                 failures += 1
                 if may_have_acted(exc):
                     self.may_have_acted = True
+                    # A change whose result shows late (a rebuild's status) is
+                    # watched that long, whatever the failure looked like; that
+                    # wait is the server's, not a retry's: it is off the budget.
                     grace = grace_for(exc, self._grace)
-                    if grace > 0:
-                        # Still on its way, perhaps: watch as long as it may take to show.
-                        grace = max(grace, self._min_watch)
-                    made = await self._look_for(exc, grace)
+                    looked_at = self._clock.monotonic()
+                    made = await self._look_for(exc, max(grace, self._min_watch))
                     if made is not None:
                         return made
+                    spent = self._clock.monotonic() - looked_at
+                    started += max(0.0, min(spent, self._min_watch) - grace)
                 elif not self.may_have_acted:
                     await self._learn_others()
                 wait = self._retry.wait_before(failures, exc)

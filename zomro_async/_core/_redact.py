@@ -73,6 +73,9 @@ class Secrets:
         if isinstance(error, ApiError):
             error.message = clean(error.message)
             error.detail = clean(error.detail)
+            # The server's own words too: an echo can land in `$type` or `$object`.
+            error.type = clean(error.type)
+            error.object = clean(error.object)
             error.params = {k: clean(v) for k, v in error.params.items()}
         if isinstance(error, TransportError):
             error.body_excerpt = clean(error.body_excerpt)

@@ -437,11 +437,11 @@ class ApiSession:
                 raise
             return _document.raise_for_error(doc, func)
         except ZomroError as exc:
-            outcome = _describe(exc)
             # The call's own secrets too (a rebuild's password), which the client
             # does not keep: a server may echo them in an error.
             _call_secrets(fields).scrub_error(exc)
             self._secrets.scrub_error(exc)
+            outcome = _describe(exc)  # scrubbed first: it goes to the log
             raise
         except BaseException as exc:
             outcome = type(exc).__name__

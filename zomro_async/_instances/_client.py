@@ -288,13 +288,12 @@ class InstancesManager(ResourceManager):
         image must be `ACTIVE`; access is set by exactly one of `password` (the
         new root password) and `ssh_key` (the uuid of one of the account's SSH
         keys). The rebuild is never blindly sent twice: after a failure that
-        may have acted (no answer, a reset, a proxy's 502 or 504), the instance
-        is watched for at least `REBUILD_STATUS_LAG` seconds for the rebuild to
-        show (`rebuilding`). Seen, it is the result; not seen, it did not
-        begin, and it is sent again only if the client's `RetryPolicy` has time
-        left (with the defaults it has not: `TransportError` then means it is
-        safe to call `restore` again). A failure that certainly did not act
-        (refused connection, a 503 page) is retried as any call. A busy
+        may have acted (no answer, a reset, any 5xx, an unreadable answer), the
+        instance is watched for at least `REBUILD_STATUS_LAG` seconds for the
+        rebuild to show (`rebuilding`). Seen, it is the result; not seen, it
+        did not begin, and it is sent again under the client's `RetryPolicy`
+        (whose budget does not count that watch). A failure that certainly did
+        not act (a refused connection, a 429) is retried as any call. A busy
         instance (`runningoperation`) is waited out for up to
         `conflict_timeout`. The instance is locked against this client's other
         changes (snapshot creates) only until the rebuild is accepted.
@@ -325,8 +324,9 @@ class InstancesManager(ResourceManager):
                 be listed to tell, or the API accepted the rebuild and the
                 listing after it failed (`accepted` is True); list it before
                 restoring again.
-            TransportError: the API could not be reached, and the rebuild was
-                not seen to begin.
+            TransportError: the API could not be reached within the retry
+                budget, and the rebuild was not seen to begin: it is safe to call
+                `restore` again.
             InstanceFailed, WaitTimeout: with `wait`, as for `wait_settled`.
         """
         instance_id = check_id(instance_id, "instance_id")
