@@ -57,8 +57,11 @@ SNAPSHOTS_FILTER = StoredFilter(
 
 # A clear of a stored filter serves the listings of its function that start
 # within this many seconds of it: a poll tick of a thousand waits clears once.
-# (A filter someone saves in the web panel inside that window can still hide
-# rows until the next clear: the panel's own list page has the same race.)
+# A filter saved in the web panel inside that window can only hide rows, so
+# whatever an absence decides is checked by a listing that clears the filter
+# itself (`filters_cleared_anew`): a wait that sees its item gone lists once
+# more so before it believes it, and a create, a restore and a `get` clear
+# before each of their listings.
 FILTER_CLEAR_REUSE = 2.0
 
 # *Inferred*: right after a rebuild is accepted, the instance may still read

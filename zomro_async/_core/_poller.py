@@ -14,6 +14,7 @@ import attrs
 from .._clock import Clock
 from .._exceptions import NotFoundError, SnapshotFailed, WaitTimeout, ZomroError, fresh_copy
 from ._retry import is_retryable
+from ._session import filters_cleared_anew
 
 T = TypeVar("T")
 logger = logging.getLogger("zomro_async")
@@ -192,16 +193,20 @@ class _Waiter:
         """Whether the deadline has come (a one-check wait: once it was checked)."""
         return now >= self.deadline and (self.checked or not self.once)
 
-    def offer(self, items: Mapping[int, Item], fresh: bool, listed_at: float) -> bool:
-        """Judge one listing; True when the waiter needs a fresh listing at once.
+    def offer(
+        self, items: Mapping[int, Item], fresh: bool, listed_at: float, proves_absence: bool
+    ) -> bool:
+        """Judge one listing; True when the waiter needs a listing that proves
+        absence, at once.
 
-        `fresh` is False for a listing that started before this waiter joined: it
-        can prove presence, never absence.
+        Only a listing that started after this waiter joined (`fresh`) and
+        cleared the stored list filter itself (`proves_absence`) can show that
+        the item is not there; any listing proves presence.
         """
         if self.future.done():
             return False
         current = items.get(self.item_id)
-        if current is None and not fresh:
+        if current is None and not (fresh and proves_absence):
             return True
         self.checked = True
         try:
@@ -253,6 +258,8 @@ class _Watch:
         self.round: asyncio.Task[Sequence[Item]] | None = None
         self.wake: asyncio.Future[None] | None = None
         self.recheck = False  # a rider needs a fresh listing at once
+        # The next listing must prove absence: one clears the stored filter itself.
+        self.prove_absence = False
         self.step = 0
         self.round_started = 0.0  # when the listing in flight (or the last one) started
         # The last finished listing by id, made once for all the waiters it serves.
@@ -343,9 +350,9 @@ class Poller:
     ) -> None:
         if round_.cancelled() or waiter.future.done() or round_.exception() is not None:
             return  # the loop deals with a failed round for every waiter
-        if waiter.offer(watch.index(round_), fresh=False, listed_at=started):
+        if waiter.offer(watch.index(round_), fresh=False, listed_at=started, proves_absence=False):
             # Absent from an older listing: look again now.
-            watch.recheck = True
+            watch.recheck = watch.prove_absence = True
             if watch.wake is not None and not watch.wake.done():
                 watch.wake.set_result(None)
 
@@ -388,7 +395,8 @@ class Poller:
                 self.list_calls += 1
                 served = pending
                 watch.round_started = self._clock.monotonic()
-                round_ = watch.round = loop.create_task(_fetch(watch.listing))
+                proves_absence, watch.prove_absence = watch.prove_absence, False
+                round_ = watch.round = loop.create_task(_fetch(watch.listing, proves_absence))
                 round_.add_done_callback(_consume)
                 try:
                     # A deadline that comes while the listing is in flight fails its
@@ -408,7 +416,7 @@ class Poller:
                     # KeyboardInterrupt, SystemExit: it left the event loop already,
                     # through the listing's task; whoever runs the loop ends it all.
                     return
-                recheck = self._judge_round(watch, round_, served) or watch.recheck
+                recheck = self._judge_round(watch, round_, served, proves_absence) or watch.recheck
                 watch.recheck = False
                 pending = self._pending(watch)
                 if not pending:
@@ -447,7 +455,11 @@ class Poller:
         return max(0.0, min(deadlines) - self._clock.monotonic())
 
     def _judge_round(
-        self, watch: _Watch, round_: asyncio.Task[Sequence[Item]], served: list[_Waiter]
+        self,
+        watch: _Watch,
+        round_: asyncio.Task[Sequence[Item]],
+        served: list[_Waiter],
+        proves_absence: bool,
     ) -> bool:
         """Hand a finished listing to the waiters it was made for (riders had theirs);
         True when one needs a look at once.
@@ -459,7 +471,13 @@ class Poller:
             recheck = False
             items = watch.index(round_)
             for waiter in served:
-                recheck |= waiter.offer(items, fresh=True, listed_at=watch.round_started)
+                recheck |= waiter.offer(
+                    items, fresh=True, listed_at=watch.round_started, proves_absence=proves_absence
+                )
+            if recheck:
+                # A stored filter saved since the last clear could hide a row:
+                # absence counts only in a listing that cleared it itself.
+                watch.prove_absence = True
             return recheck
         waiting = [w for w in watch.waiters if not w.future.done()]
         if is_retryable(error):
@@ -501,8 +519,10 @@ class Poller:
                     await sleeper
 
 
-async def _fetch(listing: Listing[Any]) -> Sequence[Item]:
-    return await listing.fetch()
+async def _fetch(listing: Listing[Any], proves_absence: bool) -> Sequence[Item]:
+    # Set either way: the round serves every waiter, not the one that began the watch.
+    with filters_cleared_anew(proves_absence):
+        return await listing.fetch()
 
 
 def _interrupted(round_: asyncio.Task[Sequence[Item]]) -> bool:

@@ -49,6 +49,26 @@ _operation: contextvars.ContextVar[tuple[ApiSession, int] | None] = contextvars.
 )
 
 
+# Set where what a listing does not show decides something (an absence, a
+# create's "before"): its stored-filter clear must be its own, not one reused.
+_clear_anew: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "zomro_async_clear_filters_anew", default=False
+)
+
+
+@contextlib.contextmanager
+def filters_cleared_anew(anew: bool = True) -> Iterator[None]:
+    """Every listing inside (and in the tasks started inside) clears its stored
+    filter itself, whatever cleared it lately: a row it does not show is not
+    there. With `anew` False, listings inside may reuse a recent clear again.
+    """
+    token = _clear_anew.set(anew)
+    try:
+        yield
+    finally:
+        _clear_anew.reset(token)
+
+
 class HasApi(Protocol):
     _api: ApiSession
 
@@ -266,7 +286,8 @@ class ApiSession:
         With `stored_filter`, the filter the server keeps for the user is cleared
         first (as the panel does), so that one left by the web panel hides no
         row; a clear serves the listings that start within `FILTER_CLEAR_REUSE`
-        seconds of it, and concurrent listings share one.
+        seconds of it (except inside `filters_cleared_anew()`, where a listing
+        must prove absence), and concurrent listings share one.
         The server may page a listing at a size it remembers for the user:
         follow the pages rather than send `p_cnt`, which would change that setting.
         Pages that disagree (rows moved meanwhile) are listed again, keeping what
@@ -294,9 +315,14 @@ class ApiSession:
         # No task of its own: the first listing to need the clear sends it, the
         # ones that come meanwhile wait for its outcome (and send it themselves
         # if that listing was cancelled).
+        reuse = not _clear_anew.get()
         while True:
             cleared = self._filters_cleared.get(stored.func)
-            if cleared is not None and self.clock.monotonic() - cleared < FILTER_CLEAR_REUSE:
+            if (
+                reuse
+                and cleared is not None
+                and self.clock.monotonic() - cleared < FILTER_CLEAR_REUSE
+            ):
                 return
             state = self._loop_state()
             pending = state.filter_clears.get(stored.func)

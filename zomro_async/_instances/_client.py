@@ -25,7 +25,7 @@ from .._core._inferred import (
 )
 from .._core._poller import Judge, Listing
 from .._core._reconcile import Reconciler
-from .._core._session import one_operation
+from .._core._session import filters_cleared_anew, one_operation
 from .._exceptions import InstanceFailed, NotFoundError
 from .._images._client import ImagesManager
 from ._domain import Instance, InstanceStatus, RestorableImage
@@ -121,7 +121,9 @@ class InstancesManager(ResourceManager):
             ZomroError: as for `list`.
         """
         instance_id = check_id(instance_id, "instance_id")
-        for instance in await self.list():
+        with filters_cleared_anew():  # its absence raises: it must be proven
+            instances = await self.list()
+        for instance in instances:
             if instance.id == instance_id:
                 return instance
         raise _not_listed(instance_id)
@@ -346,32 +348,34 @@ class InstancesManager(ResourceManager):
             **access,
             "sok": "ok",
         }
+        # Whether the rebuild showed decides a re-send: each listing clears the filter itself.
         async with self._locks.held(instance_id):
-            deadline = self._clock.monotonic() + self._conflict_timeout
-            reconciler = Reconciler(
-                self._api,
-                func=_REBUILD,
-                fields=fields,
-                list_children=self.list,
-                parent_id=instance_id,
-                evidence=_RebuildEvidence(instance_id, label),
-                clock=self._clock,
-                retry=self._retry,
-                poll=self._poll,
-                grace=self._grace,
-                conflict_deadline=deadline,
-                confirm=False,
-                min_watch=REBUILD_STATUS_LAG,
-            )
-            try:
-                instance = await reconciler.run()
-            finally:
-                if reconciler.may_have_acted:
-                    # Also when the outcome is unknown: a wait on this client must
-                    # not take the state from before the rebuild for its end.
-                    self._forget_old_rebuilds()
-                    self._rebuilds[instance_id] = _Rebuild(sent_at=self._clock.monotonic())
-            self._rebuilds[instance_id].seen_busy = instance.status.in_progress
+            with filters_cleared_anew():
+                deadline = self._clock.monotonic() + self._conflict_timeout
+                reconciler = Reconciler(
+                    self._api,
+                    func=_REBUILD,
+                    fields=fields,
+                    list_children=self.list,
+                    parent_id=instance_id,
+                    evidence=_RebuildEvidence(instance_id, label),
+                    clock=self._clock,
+                    retry=self._retry,
+                    poll=self._poll,
+                    grace=self._grace,
+                    conflict_deadline=deadline,
+                    confirm=False,
+                    min_watch=REBUILD_STATUS_LAG,
+                )
+                try:
+                    instance = await reconciler.run()
+                finally:
+                    if reconciler.may_have_acted:
+                        # Also when the outcome is unknown: a wait on this client must
+                        # not take the state from before the rebuild for its end.
+                        self._forget_old_rebuilds()
+                        self._rebuilds[instance_id] = _Rebuild(sent_at=self._clock.monotonic())
+                self._rebuilds[instance_id].seen_busy = instance.status.in_progress
         logger.info("instance %d: restore from image %d accepted", instance_id, image_id)
         if not wait:
             return instance

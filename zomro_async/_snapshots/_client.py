@@ -36,7 +36,7 @@ from .._core._poller import (
 )
 from .._core._reconcile import NewNamedChild, Reconciler
 from .._core._rotation import RotationResult, rotate_job
-from .._core._session import one_operation
+from .._core._session import filters_cleared_anew, one_operation
 from .._exceptions import NotFoundError, WaitTimeout
 from .._images._client import ImagesManager
 from .._instances._domain import Instance
@@ -136,7 +136,9 @@ class SnapshotsManager(ResourceManager):
             ZomroError: as for `list`.
         """
         snapshot_id = check_id(snapshot_id, "snapshot_id")
-        for snapshot in await self.list(instance_id):
+        with filters_cleared_anew():  # its absence raises: it must be proven
+            snapshots = await self.list(instance_id)
+        for snapshot in snapshots:
             if snapshot.id == snapshot_id:
                 return snapshot
         raise _not_listed(instance_id, snapshot_id)
@@ -177,6 +179,12 @@ class SnapshotsManager(ResourceManager):
         """
         instance_id = check_id(instance_id, "instance_id")
         name = check_name(name)
+        # What its listings do not show decides (which snapshots were there
+        # before, whether the lost create made one): each clears the filter itself.
+        with filters_cleared_anew():
+            return await self._create(instance_id, name)
+
+    async def _create(self, instance_id: int, name: str) -> Snapshot:
         async with self._locks.held(instance_id):
             # One bound on waiting for the instance to be free, however it is spent.
             deadline = self._clock.monotonic() + self._conflict_timeout
