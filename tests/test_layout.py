@@ -15,6 +15,7 @@ LAYERS: dict[str, int] = {
     "zomro_async._clock": 0,
     "zomro_async._checks": 0,
     "zomro_async._status": 0,
+    "zomro_async._binding": 0,
     "zomro_async._snapshots._domain": 0,
     "zomro_async._instances._domain": 0,
     "zomro_async._exceptions": 1,

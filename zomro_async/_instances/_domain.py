@@ -10,6 +10,7 @@ from typing import Protocol
 
 import attrs
 
+from .._binding import Bound
 from .._status import LenientStatus
 
 
@@ -114,7 +115,7 @@ class InstanceCalls(Protocol):
 
 
 @attrs.frozen(kw_only=True)
-class Instance:
+class Instance(Bound["InstanceCalls"]):
     """One Cloud VPS instance of the account, as `instances` lists it.
 
     Returned by the client, it is bound to it: `refresh()`, `wait_status()`,
@@ -137,17 +138,6 @@ class Instance:
     created: datetime.date | None = None
     extra: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     _client: InstanceCalls | None = attrs.field(default=None, eq=False, repr=False, alias="client")
-
-    def bind(self, client: InstanceCalls) -> Instance:
-        """This instance, bound to a client's `instances` so its methods can call the API."""
-        return attrs.evolve(self, client=client)
-
-    def _bound(self) -> InstanceCalls:
-        if self._client is None:
-            raise RuntimeError(
-                "this Instance is not bound to a client; use the one a ZomroClient returned"
-            )
-        return self._client
 
     async def refresh(self) -> Instance:
         """The instance as the API lists it now.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
+from .._binding import Bound
 from .._status import LenientStatus
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class SnapshotCalls(Protocol):
 
 
 @attrs.frozen(kw_only=True)
-class Snapshot:
+class Snapshot(Bound["SnapshotCalls"]):
     """One snapshot of a Cloud VPS instance, as `instances.snapshots` lists it.
 
     Returned by the client, it is bound to it: `refresh()`, `wait_active()`,
@@ -118,24 +119,6 @@ class Snapshot:
     # Out of the hash (a dict is not hashable) but not out of equality.
     extra: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     _client: SnapshotCalls | None = attrs.field(default=None, eq=False, repr=False, alias="client")
-
-    def bind(self, client: SnapshotCalls) -> Snapshot:
-        """This snapshot, bound to a client's `snapshots` so its methods can call the API.
-
-        Args:
-            client: the `SnapshotsManager` (`client.snapshots`) to call through.
-
-        Returns:
-            A bound copy; the snapshot itself is unchanged (it is frozen).
-        """
-        return attrs.evolve(self, client=client)
-
-    def _bound(self) -> SnapshotCalls:
-        if self._client is None:
-            raise RuntimeError(
-                "this Snapshot is not bound to a client; use the one a ZomroClient returned"
-            )
-        return self._client
 
     async def refresh(self) -> Snapshot:
         """The snapshot as the API lists it now.
