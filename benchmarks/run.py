@@ -65,15 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== summary ({machine()}, {time.perf_counter() - started:.0f} s in all)")
     crashed = []
     width = max((len(f.name) for figures, _ in results.values() for f in figures or []), default=20)
+    named = max(len(name) for name in results)
     for name, (figures, elapsed) in results.items():
         if figures is None:
             crashed.append(name)
-            print(f"{name:<9} CRASHED after {elapsed:.0f} s")
+            print(f"{name:<{named}} CRASHED after {elapsed:.0f} s")
             continue
         for figure in figures:
             value = f"{figure.value:{figure.fmt}} {figure.unit}".rstrip()
             goal = "" if figure.goal is None else f"<= {figure.goal:g} {figure.unit}".rstrip()
-            print(f"{name:<9} {figure.name:<{width}}  {value:>11}  {goal:<12} {figure.verdict}")
+            row = f"{name:<{named}} {figure.name:<{width}}  {value:>11}  {goal:<12}"
+            print(f"{row} {figure.verdict}")
     failed = [
         f"{name}: {f.name}"
         for name, (figures, _) in results.items()
