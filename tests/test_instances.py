@@ -161,51 +161,62 @@ async def test_the_snapshots_filter_clear_carries_no_instance(
     assert set(SNAPSHOTS_FILTER.fields) == {"name", "id", "fleio_status", "os_distro", "protected"}
 
 
-async def test_a_clear_serves_listings_within_the_reuse_window_and_a_new_one_after(
+async def test_a_poll_listing_reuses_a_clear_within_the_window_and_clears_after(
     api: FakeApi, client: z.ZomroClient, clock: VirtualClock
 ) -> None:
+    # The poll's listings (the session's list_rows) reuse a recent clear; the
+    # poller proves any absence with a listing of its own clear.
     api.on("instances", listing(vm_row()))
-    await client.instances.list()
+    session = client._api
+    await session.list_rows("instances", {}, stored_filter=INSTANCES_FILTER)
     assert len(api.filter_forms) == 1
     clock.advance(FILTER_CLEAR_REUSE * 0.9)
-    await client.instances.list()
+    await session.list_rows("instances", {}, stored_filter=INSTANCES_FILTER)
     assert len(api.filter_forms) == 1  # reused
     clock.advance(FILTER_CLEAR_REUSE * 0.2)  # 1.1 windows after the clear
-    await client.instances.list()
+    await session.list_rows("instances", {}, stored_filter=INSTANCES_FILTER)
     assert len(api.filter_forms) == 2
     assert [f["func"] for f in api.filter_forms] == ["instances.filter"] * 2
     assert api.funcs() == ["instances"] * 3
 
 
-async def test_get_clears_anew_before_it_calls_an_instance_missing(
+async def test_a_listing_the_caller_reads_always_clears_itself(
     api: FakeApi, client: z.ZomroClient
 ) -> None:
-    # A filter saved since the last clear could hide the instance: the NotFoundError
-    # comes only from a listing that cleared the filter itself.
+    # A filter saved since the last clear could hide rows: list() and get() (whose
+    # NotFoundError is an absence) each clear the filter themselves, even at once.
     api.on("instances", listing(vm_row()))
     await client.instances.list()
     with pytest.raises(z.NotFoundError):
         await client.instances.get(OTHER_VM)
-    assert len(api.filter_forms) == 2
-    await client.instances.list()  # a plain listing within the window reuses it
-    assert len(api.filter_forms) == 2
+    await client.instances.list()
+    assert len(api.filter_forms) == 3
+    assert api.funcs() == ["instances"] * 3
 
 
 async def test_each_list_function_has_its_own_clear(api: FakeApi, client: z.ZomroClient) -> None:
     api.on("instances", listing(vm_row()))
     api.on("instances.snapshots", listing())
-    await client.instances.list()
-    await client.snapshots.list(VM)
-    await client.snapshots.list(OTHER_VM)  # the filter is the user's: one clear for both
+    session = client._api
+    await session.list_rows("instances", {}, stored_filter=INSTANCES_FILTER)
+    for vm in (VM, OTHER_VM):  # the filter is the user's: one clear serves both
+        await session.list_rows(
+            "instances.snapshots", {"elid": str(vm)}, stored_filter=SNAPSHOTS_FILTER
+        )
     assert [f["func"] for f in api.filter_forms] == [
         "instances.filter",
         "instances.snapshots.filter",
     ]
 
 
-async def test_concurrent_listings_share_one_clear(api: FakeApi, client: z.ZomroClient) -> None:
+async def test_concurrent_poll_listings_share_one_clear(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
     api.on("instances", listing(vm_row()))
-    await asyncio.gather(*(client.instances.list() for _ in range(10)))
+    session = client._api
+    await asyncio.gather(
+        *(session.list_rows("instances", {}, stored_filter=INSTANCES_FILTER) for _ in range(10))
+    )
     assert len(api.filter_forms) == 1
     assert api.funcs() == ["instances"] * 10
 

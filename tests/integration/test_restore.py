@@ -501,3 +501,22 @@ async def test_a_lost_protect_answer_is_retried_and_harmless(
     emulator.lose_answers("image.edit", count=2)
     await snap.protect()
     assert emulator.snapshot_details(snap.id)["protected"] == "on"
+
+
+@pytest.mark.parametrize("outage", [70.0, 76.0])
+async def test_a_lost_rebuild_whose_watch_an_outage_blinds_is_unknown_not_sent_again(
+    start_emulator: StartEmulator, connect: Connect, zomro_clock: VirtualClock, outage: float
+) -> None:
+    # The answer is lost, then the API goes down for longer than the watch: the
+    # rebuild ran and ended unseen (`rebuilding` passes). The first listing that
+    # works shows `active` again, which proves nothing: the outcome is unknown.
+    emulator, client, snap = await seeded(start_emulator, connect)
+    emulator.lose_answers(REBUILD)
+    restoring = asyncio.create_task(client.instances.restore(VM, snap, password=PW, wait=True))
+    await zomro_clock.sleep(0.5)
+    await emulator.outage(outage, mode="html503")
+    with pytest.raises(z.OutcomeUnknown) as caught:
+        await restoring
+    assert caught.value.instance_id == VM
+    assert len(emulator.rebuilds) == 1  # the disk was overwritten once, never twice
+    assert PW not in repr(caught.value) and PW not in str(caught.value)

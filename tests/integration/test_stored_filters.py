@@ -220,3 +220,21 @@ async def test_a_filter_saved_inside_the_reuse_window_does_not_fail_an_instance_
     got = await asyncio.gather(waiting, return_exceptions=True)
 
     assert [getattr(r, "status", r) for r in got] == [IS.STOPPED]
+
+
+async def test_a_filter_saved_right_after_a_listing_hides_nothing_from_the_next(
+    start_emulator: StartEmulator, connect: Connect
+) -> None:
+    # No time passes: a listing the caller reads clears the filter itself, never
+    # trusting the clear of the listing just before.
+    emulator = await start_emulator()
+    emulator.add_instance(VM, snapshots=2)
+    emulator.add_instance(OTHER_VM)
+    emulator.set_instance_status(OTHER_VM, "stopped")
+    client = connect(emulator)
+    assert {i.id for i in await client.instances.list()} == {VM, OTHER_VM}
+    emulator.set_stored_filter(INSTANCES_FILTER, instance_status="stopped")
+    assert {i.id for i in await client.instances.list()} == {VM, OTHER_VM}
+    assert len(await client.snapshots.list(VM)) == 2
+    emulator.set_stored_filter(SNAPSHOTS_FILTER, name="nothing-like-it")
+    assert len(await client.snapshots.list(VM)) == 2

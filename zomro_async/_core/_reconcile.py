@@ -47,11 +47,14 @@ class Evidence(Protocol[V]):
     """What a listing must show for the change to count as made, and by whom.
 
     `describe` names the change in messages; `label` is the name an
-    `OutcomeUnknown` carries.
+    `OutcomeUnknown` carries; `lasting` says whether the proof stays listed
+    once it shows (a new snapshot does; a rebuild's `rebuilding` passes), so
+    that a watch whose listings failed for a while can still trust absence.
     """
 
     describe: str
     label: str
+    lasting: bool
 
     def learn(self, listed: Sequence[V]) -> None:
         """A listing from before any request of ours may have acted: all it shows
@@ -70,6 +73,8 @@ class NewNamedChild(Generic[N]):
     time, so among candidates the first is ours; `doc.id` (undocumented) picks
     among candidates, never excludes.
     """
+
+    lasting = True
 
     def __init__(self, *, name: str, before: set[int], what: str, parent_id: int) -> None:
         self.name = self.label = name
@@ -251,17 +256,28 @@ class Reconciler(Generic[V]):
         """
         deadline = self._clock.monotonic() + grace
         step = 0
-        checked = last_look = False
+        checked = last_look = missed = False
         last_error: ZomroError = error
         while True:
             try:
                 made = self._ours(await self._list())
                 checked = True
             except _UNTOLD as exc:
-                made, last_error = None, exc  # not seen yet; a failed listing proves nothing
+                # Not seen yet; a failed listing proves nothing.
+                made, last_error, missed = None, exc, True
             remaining = deadline - self._clock.monotonic()
-            if made is not None or (remaining <= 0 and checked):
+            if made is not None:
                 return made
+            if remaining <= 0 and checked:
+                if missed and not self.evidence.lasting:
+                    # A sign that shows only for a while (a rebuild's status) may
+                    # have come and gone while the listings failed.
+                    raise self._unknown(
+                        "the instance could not be listed throughout the watch, and "
+                        "what would show it is passing",
+                        last_error,
+                    )
+                return None
             if last_look:
                 raise self._unknown(
                     "the API stopped answering before the instance could be listed", last_error

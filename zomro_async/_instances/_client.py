@@ -57,7 +57,10 @@ class _RebuildEvidence:
     """A rebuild's proof in a listing of its instance: it reads `rebuilding`.
 
     Only that state counts: another operation in progress may be someone else's.
+    It shows only while the rebuild runs (`lasting` False).
     """
+
+    lasting = False
 
     def __init__(self, instance_id: int, image_label: str) -> None:
         self.instance_id = instance_id
@@ -90,15 +93,17 @@ class InstancesManager(ResourceManager):
         super().__init__(context)
         self._images = images
         self._rebuilds: dict[int, _Rebuild] = {}
-        self._listing = Listing(_LIST, _ACCOUNT, self.list, what="instance", parent_what="account")
+        self._listing = Listing(
+            _LIST, _ACCOUNT, self._listed, what="instance", parent_what="account"
+        )
 
     @one_operation
     async def list(self) -> builtins.list[Instance]:
         """Every instance of the account (`instances`), every page, in the API's order.
 
         The filter the server keeps for the account's `instances` list (one the
-        web panel left) is cleared first, as the panel does, so no instance is
-        hidden.
+        web panel left) is cleared first, by this listing itself, as the panel
+        does, so no instance is hidden.
 
         Returns:
             The instances, bound to this client.
@@ -108,6 +113,11 @@ class InstancesManager(ResourceManager):
             TransportError: the API could not be reached, after retries.
             ResponseError: a row could not be read.
         """
+        with filters_cleared_anew():  # a listing the caller reads must be whole
+            return await self._listed()
+
+    async def _listed(self) -> builtins.list[Instance]:
+        # The poll's listing: it may reuse a recent clear (the poller proves absences).
         rows = await self._api.list_rows(_LIST, {}, stored_filter=INSTANCES_FILTER)
         return [instance_from_row(row, self) for row in rows]
 
@@ -121,9 +131,7 @@ class InstancesManager(ResourceManager):
             ZomroError: as for `list`.
         """
         instance_id = check_id(instance_id, "instance_id")
-        with filters_cleared_anew():  # its absence raises: it must be proven
-            instances = await self.list()
-        for instance in instances:
+        for instance in await self.list():  # whole: an absence raises
             if instance.id == instance_id:
                 return instance
         raise _not_listed(instance_id)
@@ -410,10 +418,14 @@ class InstancesManager(ResourceManager):
 
 
 def _check_status(status: object) -> InstanceStatus:
-    if isinstance(status, str) and not isinstance(status, InstanceStatus):
-        status = InstanceStatus(status)
+    text = status if isinstance(status, str) and not isinstance(status, InstanceStatus) else None
+    if text is not None:
+        status = InstanceStatus(text)
     if not isinstance(status, InstanceStatus):
-        raise TypeError(f"status must be an InstanceStatus, not {type(status).__name__}")
+        raise TypeError(
+            f"status must be an InstanceStatus or its text, not {type(status).__name__}"
+        )
     if status is InstanceStatus.UNKNOWN:
-        raise ValueError("status UNKNOWN cannot be awaited: name a state of InstanceStatus")
+        what = f"{text!r} is no state of InstanceStatus" if text is not None else "UNKNOWN"
+        raise ValueError(f"status {what} cannot be awaited: name a state of InstanceStatus")
     return status

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import attrs
@@ -99,9 +99,20 @@ class InstanceCalls(Protocol):
 
     async def get(self, instance_id: int) -> Instance: ...
     async def wait_status(
-        self, instance_id: int, status: InstanceStatus, *, timeout: float = ...
+        self,
+        instance_id: int,
+        status: InstanceStatus | str,
+        *,
+        timeout: float = ...,
+        on_update: Callable[[Instance], object] | None = ...,
     ) -> Instance: ...
-    async def wait_settled(self, instance_id: int, *, timeout: float = ...) -> Instance: ...
+    async def wait_settled(
+        self,
+        instance_id: int,
+        *,
+        timeout: float = ...,
+        on_update: Callable[[Instance], object] | None = ...,
+    ) -> Instance: ...
     async def restore(
         self,
         instance_id: int,
@@ -148,13 +159,23 @@ class Instance(Bound["InstanceCalls"]):
         """
         return await self._bound().get(self.id)
 
-    async def wait_status(self, status: InstanceStatus, timeout: float = 1800.0) -> Instance:
+    async def wait_status(
+        self,
+        status: InstanceStatus | str,
+        timeout: float = 1800.0,
+        *,
+        on_update: Callable[[Instance], object] | None = None,
+    ) -> Instance:
         """Await `status` through the client's shared poller (see `InstancesManager`)."""
-        return await self._bound().wait_status(self.id, status, timeout=timeout)
+        return await self._bound().wait_status(
+            self.id, status, timeout=timeout, on_update=on_update
+        )
 
-    async def wait_settled(self, timeout: float = 1800.0) -> Instance:
+    async def wait_settled(
+        self, timeout: float = 1800.0, *, on_update: Callable[[Instance], object] | None = None
+    ) -> Instance:
         """Await the end of the operation under way: a steady state (see `InstancesManager`)."""
-        return await self._bound().wait_settled(self.id, timeout=timeout)
+        return await self._bound().wait_settled(self.id, timeout=timeout, on_update=on_update)
 
     async def restore(
         self,

@@ -111,13 +111,18 @@ class SnapshotsManager(ResourceManager):
             TypeError, ValueError: `instance_id` is not a positive int (nothing is sent).
         """
         instance_id = check_id(instance_id, "instance_id")
+        with filters_cleared_anew():  # a listing the caller reads must be whole
+            return await self._listed(instance_id)
+
+    async def _listed(self, instance_id: int) -> builtins.list[Snapshot]:
+        # The poll's listing: it may reuse a recent clear (the poller proves absences).
         rows = await self._api.list_rows(
             _LIST, {"elid": str(instance_id)}, stored_filter=SNAPSHOTS_FILTER
         )
         return [snapshot_from_row(row, instance_id, self) for row in rows]
 
     def _listing(self, instance_id: int) -> Listing[Snapshot]:
-        return Listing(_LIST, instance_id, lambda: self.list(instance_id), what="snapshot")
+        return Listing(_LIST, instance_id, lambda: self._listed(instance_id), what="snapshot")
 
     @one_operation
     async def get(self, instance_id: int, snapshot_id: int) -> Snapshot:
@@ -136,9 +141,7 @@ class SnapshotsManager(ResourceManager):
             ZomroError: as for `list`.
         """
         snapshot_id = check_id(snapshot_id, "snapshot_id")
-        with filters_cleared_anew():  # its absence raises: it must be proven
-            snapshots = await self.list(instance_id)
-        for snapshot in snapshots:
+        for snapshot in await self.list(instance_id):  # whole: an absence raises
             if snapshot.id == snapshot_id:
                 return snapshot
         raise _not_listed(instance_id, snapshot_id)
