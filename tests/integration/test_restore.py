@@ -519,4 +519,5 @@ async def test_a_lost_rebuild_whose_watch_an_outage_blinds_is_unknown_not_sent_a
         await restoring
     assert caught.value.instance_id == VM
     assert len(emulator.rebuilds) == 1  # the disk was overwritten once, never twice
-    assert PW not in repr(caught.value) and PW not in str(caught.value)
+    assert PW not in repr(caught.value)
+    assert PW not in str(caught.value)
