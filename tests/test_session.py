@@ -343,3 +343,22 @@ async def test_the_rate_limit_never_holds_an_in_flight_slot_while_it_waits(
         assert not client._api._loop_state().budget.locked()
         clock.advance(10.0)
         assert "error" not in await waiting
+
+
+async def test_many_calls_refused_by_one_expired_session_log_in_again_not_give_up(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    # Six concurrent calls of a function the session never served are all refused
+    # by it (it expired): that is one session's refusal, not six, so the client
+    # logs in again and every call goes through.
+    first = LOGIN["doc"]["auth"]["$id"]
+    api.on("auth", LOGIN, RELOGIN)
+    api.on(
+        "instances.snapshots.edit", lambda form: EXPIRED if form["auth"] == first else doc(ok={})
+    )
+    results = await asyncio.gather(
+        *(login_client._api.call("instances.snapshots.edit", {"plid": str(n)}) for n in range(6)),
+        return_exceptions=True,
+    )
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert api.funcs().count("auth") == 2

@@ -30,7 +30,7 @@ logger = logging.getLogger("zomro_async")
 
 # Sessions one call may try in all: a backstop, the rules below end it sooner.
 _MAX_SESSIONS_PER_CALL = 5
-# Refusals of one function in a row by sessions that never served it: then the
+# Sessions in a row that refused one function without ever serving it: then the
 # refusal is about the account (no rights for that function, an unfinished
 # two-factor login), not an expired session, and logging in again would only
 # repeat it.
@@ -165,8 +165,10 @@ class ApiSession:
         # The functions the current session served: a refusal of one of them later
         # means the session expired; of another, perhaps no rights for it.
         self._served: set[str] = set()
-        # Per function, its refusals by sessions that never served it, since it last got through.
-        self._unproven_refusals: dict[str, int] = {}
+        # Per function, the sessions that refused it without ever serving it,
+        # since it last got through (each session counts once, however many
+        # concurrent calls it refused).
+        self._refused_by: dict[str, set[str]] = {}
         self._secrets = Secrets([token, password])
         self.max_in_flight = max_in_flight
         self._rate = RateLimit(max_rate, clock) if max_rate is not None else None
@@ -362,7 +364,7 @@ class ApiSession:
             else:
                 if session_id == self._session_id:
                     self._served.add(func)
-                self._unproven_refusals.pop(func, None)
+                self._refused_by.pop(func, None)
                 return doc
             session_id = await self._login(stale=session_id, epoch=epoch)
         raise AuthError("the API refused every session this call was given")
@@ -376,9 +378,9 @@ class ApiSession:
         # served only others): one more login is tried, and the same refusal
         # after it is final. (So a stored-filter clear that got through proves
         # nothing about the listing after it.)
-        refusals = self._unproven_refusals.get(func, 0) + 1
-        self._unproven_refusals[func] = refusals
-        return refusals < _MAX_UNPROVEN_REFUSALS
+        refusers = self._refused_by.setdefault(func, set())
+        refusers.add(refused)
+        return len(refusers) < _MAX_UNPROVEN_REFUSALS
 
     async def _current_session(self, epoch: int) -> str:
         if self._session_id is not None:
