@@ -521,3 +521,18 @@ async def test_a_lost_rebuild_whose_watch_an_outage_blinds_is_unknown_not_sent_a
     assert len(emulator.rebuilds) == 1  # the disk was overwritten once, never twice
     assert PW not in repr(caught.value)
     assert PW not in str(caught.value)
+
+
+async def test_a_lost_rebuild_shorter_than_the_growing_poll_gaps_is_still_seen(
+    start_emulator: StartEmulator, connect: Connect
+) -> None:
+    # `rebuilding` lasts from 17 s to 25 s after the lost answer: the growing poll
+    # schedule (16.25 s, then 26.4 s) would step over it and send a second
+    # rebuild; the watch looks at the first poll delay throughout instead.
+    emulator, client, snap = await seeded(
+        start_emulator, connect, rebuild_lag=17.0, rebuild_time=8.0
+    )
+    emulator.lose_answers(REBUILD)
+    got = await client.instances.restore(VM, snap, password=PW, wait=True)
+    assert got.status is z.InstanceStatus.ACTIVE
+    assert len(emulator.rebuilds) == 1

@@ -285,7 +285,10 @@ class Reconciler(Generic[V]):
             if remaining <= 0:
                 last_look = True  # one more look past the grace: never give up unseen
                 continue
-            await self._clock.sleep(min(self._poll.delay(step), remaining))
+            # A passing sign is looked for at the first poll delay throughout,
+            # not on the growing schedule, which could step over it.
+            delay = self._poll.delay(step if self.evidence.lasting else 0)
+            await self._clock.sleep(min(delay, remaining))
             step += 1
 
     async def _confirm(self) -> V:
