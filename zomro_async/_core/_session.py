@@ -30,11 +30,10 @@ logger = logging.getLogger("zomro_async")
 
 # Sessions one call may try in all: a backstop, the rules below end it sooner.
 _MAX_SESSIONS_PER_CALL = 5
-# Sessions in a row that refused one function without ever serving it: then the
-# refusal is about the account (no rights for that function, an unfinished
-# two-factor login), not an expired session, and logging in again would only
-# repeat it.
-_MAX_UNPROVEN_REFUSALS = 2
+# Logins in a row whose sessions were refused before serving a single call: then
+# the refusal is about the account (no rights, an unfinished two-factor login),
+# not an expired session, and logging in again would only repeat it.
+_MAX_UNPROVEN_LOGINS = 2
 # Listing a paged instance again when its pages disagreed (rows moved meanwhile).
 _MAX_RELISTS = 3
 
@@ -162,13 +161,8 @@ class ApiSession:
         self.username = username
         self._password = password
         self._session_id = token
-        # The functions the current session served: a refusal of one of them later
-        # means the session expired; of another, perhaps no rights for it.
-        self._served: set[str] = set()
-        # Per function, the sessions that refused it without ever serving it,
-        # since it last got through (each session counts once, however many
-        # concurrent calls it refused).
-        self._refused_by: dict[str, set[str]] = {}
+        self._proven = token is not None  # whether the current session served a call
+        self._unproven_logins = 0
         self._secrets = Secrets([token, password])
         self.max_in_flight = max_in_flight
         self._rate = RateLimit(max_rate, clock) if max_rate is not None else None
@@ -359,28 +353,23 @@ class ApiSession:
             try:
                 doc = await self._send(func, {**fields, "auth": session_id}, epoch)
             except AuthError:
-                if not self.can_login or not self._may_login_again(session_id, func):
+                if not self.can_login or not self._may_login_again(session_id):
                     raise
             else:
-                if session_id == self._session_id:
-                    self._served.add(func)
-                self._refused_by.pop(func, None)
+                if session_id == self._session_id and not self._proven:
+                    self._proven, self._unproven_logins = True, 0
                 return doc
             session_id = await self._login(stale=session_id, epoch=epoch)
         raise AuthError("the API refused every session this call was given")
 
-    def _may_login_again(self, refused: str, func: str) -> bool:
+    def _may_login_again(self, refused: str) -> bool:
         if refused != self._session_id:
             return True  # another caller replaced it already: try the new one
-        if func in self._served:
-            return True  # it served this very function before: it expired
-        # A function this session never served (a fresh session, or one that
-        # served only others): one more login is tried, and the same refusal
-        # after it is final. (So a stored-filter clear that got through proves
-        # nothing about the listing after it.)
-        refusers = self._refused_by.setdefault(func, set())
-        refusers.add(refused)
-        return len(refusers) < _MAX_UNPROVEN_REFUSALS
+        if self._proven:
+            return True  # it served calls before: it expired, log in again
+        # A session refused before serving any call: another fresh one is tried
+        # once, and the same refusal of that one is final.
+        return self._unproven_logins < _MAX_UNPROVEN_LOGINS
 
     async def _current_session(self, epoch: int) -> str:
         if self._session_id is not None:
@@ -422,7 +411,8 @@ class ApiSession:
         session_id = _document.session_id(doc)
         self.logins += 1
         self._secrets.add_session(session_id)
-        self._session_id, self._served = session_id, set()
+        self._session_id, self._proven = session_id, False
+        self._unproven_logins += 1  # until a call succeeds with it
         return session_id
 
     async def _acquire_slot(self, state: _LoopState) -> None:

@@ -257,7 +257,7 @@ class InstancesManager(ResourceManager):
                     f"instance {instance_id} disappeared while awaited", instance=last
                 )
             if rebuild is not None and not rebuild.seen_busy:
-                if current.status is InstanceStatus.REBUILDING or current.status.in_progress:
+                if current.status.in_progress:  # rebuilding, or any work under way
                     rebuild.seen_busy = True
                 elif listed_at < rebuild.sent_at + REBUILD_STATUS_LAG:
                     return False, current  # it may still read its state from before
