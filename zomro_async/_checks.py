@@ -31,14 +31,16 @@ def check_id(value: object, what: str) -> int:
     return value
 
 
-def check_name(value: object, what: str = "a snapshot name") -> str:
-    """`value` as a name: non-empty, at most 255 characters, no control characters."""
+def check_name(
+    value: object, what: str = "a snapshot name", *, limit: int = MAX_NAME_LENGTH
+) -> str:
+    """`value` as a name: non-empty, at most `limit` characters, no control characters."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, not {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{what} must not be empty")
-    if len(value) > MAX_NAME_LENGTH:
-        raise ValueError(f"{what} is at most {MAX_NAME_LENGTH} characters, got {len(value)}")
+    if len(value) > limit:
+        raise ValueError(f"{what} is at most {limit} characters, got {len(value)}")
     if any(unicodedata.category(ch) in {"Cc", "Cs"} for ch in value):
         raise ValueError(f"{what} must not contain control characters")
     return value

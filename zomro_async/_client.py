@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from ._backups._client import BackupsManager
 from ._checks import check_base_url, check_credentials, check_positive_seconds, check_timeout
 from ._clock import Clock, SystemClock
 from ._core._context import ResourceContext
@@ -94,7 +95,6 @@ class ZomroClient:
         )
         # One poller serves the waits of every resource; the client closes it.
         self._poller = Poller(clock=self.clock, poll=self.poll)
-        images = ImagesManager(self._api)
         context = ResourceContext(
             api=self._api,
             poller=self._poller,
@@ -108,8 +108,10 @@ class ZomroClient:
             # long as we waited for it: watch that long before sending it again.
             ambiguous_grace=check_timeout(request_timeout),
         )
-        self.instances = InstancesManager(context, images=images)
-        self.snapshots = SnapshotsManager(context, images=images, restorer=self.instances)
+        self.images = ImagesManager(context)
+        self.instances = InstancesManager(context, images=self.images)
+        self.snapshots = SnapshotsManager(context, images=self.images, restorer=self.instances)
+        self.backups = BackupsManager(context, images=self.images, restorer=self.instances)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **settings: Any) -> ZomroClient:

@@ -6,10 +6,13 @@
     │   ├── NotFoundError        the instance or snapshot an id names does not exist
     │   ├── ConflictError        another operation is running on that object
     │   └── InvalidRequestError  a missing, bad or duplicate value (`missed`, `value`, `exists`)
+    │       └── LimitExceeded    a limit of the account refused it (five manual backups a day)
     ├── TransportError           the network failed, timed out, or answered with no usable document
     ├── OutcomeUnknown           a create may have acted, and the client could not tell if it did
     ├── ResponseError            a document came back that could not be turned into a model
-    ├── SnapshotFailed           an awaited snapshot reached a failed state, or vanished
+    ├── ImageFailed              an awaited image (a copy) reached a failed state, or vanished
+    │   ├── SnapshotFailed       ... and it was a snapshot
+    │   └── BackupFailed         ... and it was a backup
     ├── InstanceFailed           an awaited instance reached `ERROR` (a failed rebuild), or vanished
     └── WaitTimeout              a wait reached its deadline (also a built-in `TimeoutError`)
 
@@ -23,6 +26,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from ._backups._domain import Backup
+    from ._images._domain import Image, InstanceImage
     from ._instances._domain import Instance
     from ._snapshots._domain import Snapshot
 
@@ -80,6 +85,16 @@ class InvalidRequestError(ApiError):
     """The API found a value missing, wrong or already taken (`missed`, `value`, `exists`)."""
 
 
+class LimitExceeded(InvalidRequestError):
+    """A limit of the account refused the call: a sixth manual backup (or snapshot)
+    of an instance in one day, or a backup past the total the panel allows.
+
+    Which `$type` the server sends for it is a guess (`LIMIT_ERROR_TYPES` in
+    `_core/_inferred.py`); nothing is made, and repeating the call the same day
+    will not help.
+    """
+
+
 class TransportError(ZomroError):
     """No usable answer: a network failure, a timeout, a non-2xx status, or a body
     that is not a BILLmanager JSON document (an HTML page, XML, truncated JSON).
@@ -119,7 +134,8 @@ class OutcomeUnknown(ZomroError):
     """A create may have acted, and the client could not find out whether it did.
 
     Raised instead of retrying blindly (which could make a duplicate).
-    `instance_id` and `name` say what was being created; `resource_id` is the
+    `instance_id` and `name` say what was being created (`instance_id` is 0 for
+    a change of the account, such as an image copy); `resource_id` is the
     new object's id when the answer carried one (`doc.id`), else None;
     `accepted` is True when the API answered the create with success and only
     the listing that confirms it failed. The cause (`__cause__`) is the last
@@ -151,15 +167,37 @@ class ResponseError(ZomroError):
         super().__init__(message)
 
 
-class SnapshotFailed(ZomroError):
+class ImageFailed(ZomroError):
+    """An awaited image reached a failed state (Killed, Error) or disappeared.
+
+    `image` is the last state seen of it (a `Snapshot`, a `Backup`, an `Image`).
+    """
+
+    def __init__(self, message: str, *, image: InstanceImage | Image) -> None:
+        self.image = image
+        super().__init__(message)
+
+
+class SnapshotFailed(ImageFailed):
     """An awaited snapshot reached a failed state (Killed, Error) or disappeared.
 
-    `snapshot` is the last state seen of it.
+    `snapshot` (also `image`) is the last state seen of it.
     """
 
     def __init__(self, message: str, *, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        super().__init__(message)
+        super().__init__(message, image=snapshot)
+
+
+class BackupFailed(ImageFailed):
+    """An awaited backup reached a failed state (Killed, Error) or disappeared.
+
+    `backup` (also `image`) is the last state seen of it.
+    """
+
+    def __init__(self, message: str, *, backup: Backup) -> None:
+        self.backup = backup
+        super().__init__(message, image=backup)
 
 
 class InstanceFailed(ZomroError):
@@ -175,13 +213,13 @@ class InstanceFailed(ZomroError):
 
 class WaitTimeout(ZomroError, TimeoutError):
     """A wait reached its deadline; `last` is the last state seen of what was
-    awaited (a `Snapshot` or an `Instance`; None if never seen).
+    awaited (a `Snapshot`, a `Backup`, an `Image` or an `Instance`; None if never seen).
 
     When the deadline passed while the API could not be reached, `__cause__` is
     the last error the polling met.
     """
 
-    def __init__(self, message: str, *, last: Snapshot | Instance | None) -> None:
+    def __init__(self, message: str, *, last: InstanceImage | Image | Instance | None) -> None:
         self.last = last
         super().__init__(message)
 

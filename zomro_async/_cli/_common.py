@@ -349,7 +349,7 @@ def error_json(error: BaseException | None) -> dict[str, str] | None:
     return None if error is None else {"type": type(error).__name__, "message": str(error)}
 
 
-def snapshot_fields(snapshot: z.Snapshot | None, snapshot_id: int | None = None) -> Row:
+def snapshot_fields(snapshot: z.InstanceImage | None, snapshot_id: int | None = None) -> Row:
     """The `snapshot_id`, `name` and `status` keys of a JSON row."""
     if snapshot is None:
         return {"snapshot_id": snapshot_id, "name": None, "status": None}

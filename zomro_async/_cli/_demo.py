@@ -35,7 +35,7 @@ _PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.+="
 @attrs.define
 class _Row:
     instance_id: int
-    snapshot: z.Snapshot | None = None  # as create returned it: what the demo deletes
+    snapshot: z.InstanceImage | None = None  # as create returned it: what the demo deletes
     status: str = "Pending"
     seconds: float | None = None
     error: str = ""
@@ -65,7 +65,7 @@ class _Board:
         instance_id: int,
         status: str,
         *,
-        snapshot: z.Snapshot | None = None,
+        snapshot: z.InstanceImage | None = None,
         seconds: float | None = None,
         error: str = "",
     ) -> None:
@@ -122,7 +122,7 @@ def _show(board: _Board, event: z.ProgressEvent, began: float) -> None:
         board.record(event.instance_id, seen or "Failed", snapshot=event.snapshot, error=str(error))
 
 
-async def _delete(client: z.ZomroClient, made: list[z.Snapshot]) -> int:
+async def _delete(client: z.ZomroClient, made: list[z.InstanceImage]) -> int:
     """Delete the demo's snapshots, awaiting each; how many are gone."""
     results = await client.snapshots.delete_many(made, timeout=WAIT_TIMEOUT)
     for result in results:
@@ -161,7 +161,7 @@ def _root_password() -> str:
             return password
 
 
-async def _restore(client: z.ZomroClient, snapshot: z.Snapshot) -> z.Instance | None:
+async def _restore(client: z.ZomroClient, snapshot: z.InstanceImage) -> z.Instance | None:
     """Restore the snapshot's instance from it, awaited, with progress lines."""
     instance_id, snapshot_id = snapshot.instance_id, snapshot.id
     click.echo(
@@ -195,7 +195,7 @@ def _stamp(clock: Clock) -> str:
     return datetime.fromtimestamp(clock.time()).isoformat(timespec="seconds")
 
 
-async def _protect(client: z.ZomroClient, snapshot: z.Snapshot) -> bool:
+async def _protect(client: z.ZomroClient, snapshot: z.InstanceImage) -> bool:
     try:
         await client.snapshots.protect(snapshot.instance_id, snapshot.id)
     except z.ZomroError as exc:

@@ -49,7 +49,7 @@ class Tracker:
 
     def __init__(self, *, creates: bool = False) -> None:
         self.creates = creates
-        self.made: dict[tuple[int, int], z.Snapshot] = {}  # from CREATED events
+        self.made: dict[tuple[int, int], z.InstanceImage] = {}  # from CREATED events
         self.last: dict[tuple[int, int], z.ProgressEvent] = {}  # each snapshot's latest event
         self.goals: dict[tuple[int, int], Kind] = {}  # still awaited: ACTIVE or DELETED
         # Instances still awaited, with the `instances wait` flags that await them.

@@ -137,10 +137,10 @@ def _row(result: z.RotationResult) -> Row:
     )
 
 
-def _snapshot(snapshot: z.Snapshot) -> Row:
+def _snapshot(snapshot: z.InstanceImage) -> Row:
     created = snapshot.created.isoformat() if snapshot.created else None
     return {**snapshot_fields(snapshot), "created_date": created}
 
 
-def _names(snapshots: tuple[z.Snapshot, ...]) -> str:
+def _names(snapshots: tuple[z.InstanceImage, ...]) -> str:
     return "\n".join(f"{s.id} {s.name}" for s in snapshots)

@@ -14,26 +14,27 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 
 from .._checks import check_callback, check_concurrency, check_timeout
-from .._exceptions import OutcomeUnknown, SnapshotFailed, WaitTimeout
-from .._snapshots._domain import Snapshot
+from .._exceptions import ImageFailed, OutcomeUnknown, WaitTimeout
+from .._images._domain import InstanceImage
 
 
 class BulkTarget(Protocol):
-    """What a bulk job asks of a resource (`client.snapshots` today)."""
+    """What a bulk job asks of a resource (`client.snapshots`, `client.backups`)."""
 
-    async def list(self, instance_id: int) -> list[Snapshot]: ...
-    async def create(self, instance_id: int, name: str) -> Snapshot: ...
-    async def delete(self, instance_id: int, snapshot_id: int) -> None: ...
+    async def list(self, instance_id: int, /) -> Any: ...
+    async def create(self, instance_id: int, name: str, /) -> Any: ...
+    async def delete(self, instance_id: int, image_id: int, /) -> None: ...
     async def wait_active(
         self,
         instance_id: int,
-        snapshot_id: int,
+        image_id: int,
+        /,
         *,
         timeout: float = ...,
-        on_update: Callable[[Snapshot], object] | None = ...,
-    ) -> Snapshot: ...
+        on_update: Callable[[Any], object] | None = ...,
+    ) -> Any: ...
     async def wait_deleted(
-        self, instance_id: int, snapshot_id: int, *, timeout: float = ...
+        self, instance_id: int, image_id: int, /, *, timeout: float = ...
     ) -> None: ...
 
 
@@ -55,7 +56,7 @@ class ProgressEvent:
     kind: ProgressKind
     instance_id: int
     at: datetime.datetime
-    snapshot: Snapshot | None = None
+    snapshot: InstanceImage | None = None
     error: BaseException | None = None
     # Known even when the snapshot is not (a delete given by ids).
     snapshot_id: int | None = attrs.field(
@@ -69,13 +70,14 @@ class ProgressEvent:
 class BulkResult:
     """The outcome for one instance of a bulk job.
 
-    `snapshot` is the last state seen (also on failure, so a snapshot that was
-    made but failed to become Active is never lost); `snapshot_id` its id, also
+    `snapshot` is the last state seen of the snapshot (a `Backup` in a job of
+    `client.backups`), also on failure, so one that was made but failed to
+    become Active is never lost; `snapshot_id` its id, also
     for a delete given by ids; `error` is what went wrong, None when `ok`.
     """
 
     instance_id: int
-    snapshot: Snapshot | None = None
+    snapshot: InstanceImage | None = None
     error: BaseException | None = None
     snapshot_id: int | None = attrs.field(
         default=attrs.Factory(
@@ -267,11 +269,11 @@ def render_names(
     return names
 
 
-def failed_snapshot(error: BaseException, last: Snapshot | None) -> Snapshot | None:
+def failed_snapshot(error: BaseException, last: InstanceImage | None) -> InstanceImage | None:
     """The last state known of an item that ended in `error`."""
-    if isinstance(error, SnapshotFailed):
-        return error.snapshot
-    if isinstance(error, WaitTimeout) and isinstance(error.last, Snapshot):
+    if isinstance(error, ImageFailed) and isinstance(error.image, InstanceImage):
+        return error.image
+    if isinstance(error, WaitTimeout) and isinstance(error.last, InstanceImage):
         return error.last
     return last
 
@@ -290,12 +292,12 @@ class Step:
         self.snapshot_id = snapshot_id
         self._emit = emit
         self._stamp = stamp
-        self.last: Snapshot | None = None
+        self.last: InstanceImage | None = None
 
     def __call__(
         self,
         kind: ProgressKind,
-        snapshot: Snapshot | None = None,
+        snapshot: InstanceImage | None = None,
         error: BaseException | None = None,
     ) -> None:
         if snapshot is not None:
@@ -314,9 +316,9 @@ class Step:
 
     async def create(
         self, manager: BulkTarget, name: str, *, wait: bool, timeout: float
-    ) -> Snapshot:
+    ) -> InstanceImage:
         """Create the snapshot and, with `wait`, await Active, telling each step."""
-        snapshot = await manager.create(self.instance_id, name)
+        snapshot: InstanceImage = await manager.create(self.instance_id, name)
         self(ProgressKind.CREATED, snapshot)
         if wait:
             snapshot = await manager.wait_active(
@@ -363,11 +365,11 @@ def create_job(
 
 def delete_job(
     manager: BulkTarget,
-    targets: list[tuple[int, int, Snapshot | None]],
+    targets: list[tuple[int, int, InstanceImage | None]],
     settings: JobSettings,
 ) -> BulkJob[BulkResult]:
     def item(
-        instance_id: int, snapshot_id: int, known: Snapshot | None
+        instance_id: int, snapshot_id: int, known: InstanceImage | None
     ) -> Callable[[Emit], Awaitable[BulkResult]]:
         async def run(emit: Emit) -> BulkResult:
             step = Step(instance_id, emit, settings.stamp, snapshot_id)

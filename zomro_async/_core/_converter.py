@@ -13,19 +13,27 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
+from .._backups._domain import Backup, BackupSchedule, BackupType, Weekday
 from .._exceptions import ResponseError
+from .._images._domain import Image, ImageStatus, ImageType, InstanceImage
 from .._instances._domain import Instance, InstanceStatus
-from .._snapshots._domain import Snapshot, SnapshotStatus
+from .._snapshots._domain import Snapshot
+from . import _document
 
 if TYPE_CHECKING:
+    from .._images._domain import ImageCalls, InstanceImageCalls
     from .._instances._domain import InstanceCalls
-    from .._snapshots._domain import SnapshotCalls
 
 M = TypeVar("M")
+IM = TypeVar("IM", bound=InstanceImage)
 
+_IMAGE_ROW = {"created": "createdate", "status": "fleio_status"}
 # The row's field name for each model field the API names otherwise.
 _RENAMED: dict[type, dict[str, str]] = {
-    Snapshot: {"created": "createdate", "status": "fleio_status"},
+    Snapshot: _IMAGE_ROW,
+    Backup: _IMAGE_ROW,
+    Image: {**_IMAGE_ROW, "name": "image_name"},
+    BackupSchedule: {"days": "rotation_days", "at": "rotation_time", "created": "create_date"},
     Instance: {
         "name": "servername",
         "status": "instance_status",
@@ -90,9 +98,20 @@ def _to_str(value: Any, _: type) -> str:
     raise ValueError(f"{value!r} is not text")
 
 
+def _to_time(value: Any, _: type) -> datetime.time:
+    if isinstance(value, datetime.time):
+        return value
+    return _document.schedule_time_from_text(str(value))
+
+
+def _to_weekdays(value: Any, _: type) -> frozenset[Weekday]:
+    if isinstance(value, frozenset):
+        return value
+    return _document.weekdays_from_names(_to_str(value, str))
+
+
 # Statuses repeat on every row: look each distinct text up once.
-_snapshot_status = functools.lru_cache(maxsize=256)(SnapshotStatus)
-_instance_status = functools.lru_cache(maxsize=256)(InstanceStatus)
+_LENIENT = (ImageStatus, InstanceStatus, ImageType, BackupType)
 
 
 def _make_converter(*, detailed: bool) -> cattrs.Converter:
@@ -102,11 +121,15 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
     converter.register_structure_hook(bool, _to_on_off)
     converter.register_structure_hook(datetime.date, _to_date)
     converter.register_structure_hook(uuid.UUID, _to_uuid)
-    converter.register_structure_hook(SnapshotStatus, lambda value, _: _snapshot_status(value))
-    converter.register_structure_hook(InstanceStatus, lambda value, _: _instance_status(value))
+    converter.register_structure_hook(datetime.time, _to_time)
+    # A generic alias is no class for single dispatch: match it by predicate.
+    converter.register_structure_hook_func(lambda t: t == frozenset[Weekday], _to_weekdays)
+    for status in _LENIENT:
+        cached = functools.lru_cache(maxsize=256)(status)
+        converter.register_structure_hook(status, lambda value, _, look=cached: look(value))
     # An optional field is structured only when the row has it, and then it holds
     # text: skip cattrs' generic Optional dispatch (13 fields a row add up).
-    for hook in (_to_int, _to_str, _to_date, _to_uuid):
+    for hook in (_to_int, _to_str, _to_date, _to_uuid, _to_time):
         field_type = typing.get_type_hints(hook)["return"]
         converter.register_structure_hook(field_type | None, hook)
     for model, renamed in _RENAMED.items():
@@ -162,21 +185,48 @@ def _from_row(model: type[M], what: str, row: Mapping[str, str], data: dict[str,
         raise _explain(model, what, data, row) from None
 
 
-def snapshot_from_row(
-    row: Mapping[str, str], instance_id: int, client: SnapshotCalls | None = None
-) -> Snapshot:
-    """A `Snapshot` from one unwrapped `instances.snapshots` row.
+def instance_image_from_row(
+    model: type[IM],
+    row: Mapping[str, str],
+    instance_id: int,
+    client: InstanceImageCalls | None = None,
+) -> IM:
+    """A `Snapshot` or a `Backup` (`model`) from one unwrapped row of its
+    instance's listing (`instances.snapshots`, `instances.fleio_bckps`).
 
     Fields the page lists fill the model; any other goes to `extra`. A value that
     cannot be read raises `ResponseError` naming the field and the value. With
-    `client`, the new snapshot comes bound to it.
+    `client`, the new model comes bound to it.
     """
     data = {"instance_id": instance_id, "status_text": row.get("fleio_status", "")}
-    snapshot = _from_row(Snapshot, "a snapshot", row, data)
+    image = _from_row(model, f"a {model.__name__.lower()}", row, data)
     if client is not None:
         # Binding a fresh object nobody else holds yet: cheaper than attrs.evolve.
-        object.__setattr__(snapshot, "_client", client)
-    return snapshot
+        object.__setattr__(image, "_client", client)
+    return image
+
+
+def snapshot_from_row(
+    row: Mapping[str, str], instance_id: int, client: InstanceImageCalls | None = None
+) -> Snapshot:
+    """A `Snapshot` from one unwrapped `instances.snapshots` row (see `instance_image_from_row`)."""
+    return instance_image_from_row(Snapshot, row, instance_id, client)
+
+
+def image_from_row(row: Mapping[str, str], client: ImageCalls | None = None) -> Image:
+    """An `Image` from one unwrapped `image` row (the account's images); bound to
+    `client` when given. `ResponseError` as for snapshots."""
+    data: dict[str, Any] = {"status_text": row.get("fleio_status", "")}
+    image = _from_row(Image, "an image", row, data)
+    if client is not None:
+        object.__setattr__(image, "_client", client)
+    return image
+
+
+def schedule_from_row(row: Mapping[str, str], instance_id: int) -> BackupSchedule:
+    """A `BackupSchedule` from one unwrapped `instances.fleio_bckps.schedule` row:
+    `rotation_days` names the weekdays, `rotation_time` is `HH:MM`."""
+    return _from_row(BackupSchedule, "a backup schedule", row, {"instance_id": instance_id})
 
 
 def instance_from_row(row: Mapping[str, str], client: InstanceCalls | None = None) -> Instance:

@@ -7,18 +7,21 @@ import email.utils
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._backups._domain import Weekday
 from .._exceptions import (
     ApiError,
     AuthError,
     ConflictError,
     InvalidRequestError,
+    LimitExceeded,
     NotFoundError,
     ResponseError,
     TransportError,
 )
+from ._inferred import LIMIT_ERROR_TYPES, SCHEDULE_CLOCK_OFFSET
 
 Doc = Mapping[str, Any]
 Row = dict[str, str]
@@ -205,6 +208,8 @@ def api_error_class(type_: str, object_: str) -> type[ApiError]:
     """Which error a `doc.error` with this `$type` and `$object` is."""
     if object_ == "runningoperation":
         return ConflictError
+    if type_ in LIMIT_ERROR_TYPES:
+        return LimitExceeded
     if type_ in _AUTH_TYPES or object_ in _AUTH_OBJECTS:
         return AuthError
     if type_ == "missed" and object_ in _ID_FIELDS:
@@ -277,3 +282,108 @@ def created_id(doc: Doc) -> int | None:
         return None  # also spares int() a huge digit string
     value = int(text)
     return value if value > 0 else None
+
+
+def nested_value(doc: Doc, *path: str) -> str | None:
+    """The text at a path of nested nodes (`cost`, `stat_cost`), or None if any is absent."""
+    node: object = doc
+    for name in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(name)
+    try:
+        return unwrap(node, ".".join(path))
+    except ResponseError:
+        return None
+
+
+def count_value(doc: Doc, field: str) -> int | None:
+    """A page-level count (`manual_created_today`), or None when absent or unreadable."""
+    return _count(doc, field)
+
+
+# -- backup schedules: weekdays and the time of day ------------------------------
+
+# The panel numbers days from Sunday = 0 and lists them back by English name.
+_PANEL_DAY_NUMBER = {day: (day + 1) % 7 for day in Weekday}
+_DAY_BY_NAME = {
+    name.casefold(): day
+    for day, full in zip(
+        Weekday,
+        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+        strict=True,
+    )
+    for name in (full, full[:3])
+}
+_DAY_SPLIT = re.compile(r"[\s,;]+")
+_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)(?::00)?")
+
+
+def weekdays_form(days: Iterable[Weekday]) -> str:
+    """The `rotation_days` a schedule edit sends: panel numbers (Sunday = 0),
+    comma-separated, in the panel's order (Monday first)."""
+    return ",".join(str(_PANEL_DAY_NUMBER[d]) for d in sorted(set(days)))
+
+
+def weekdays_from_names(text: str) -> frozenset[Weekday]:
+    """The weekdays a schedule row lists (`rotation_days`: "Monday Tuesday").
+
+    Raises `ResponseError` for a word that names no day.
+    """
+    days = set()
+    for word in _DAY_SPLIT.split(text.strip()):
+        if not word:
+            continue
+        day = _DAY_BY_NAME.get(word.casefold())
+        if day is None:
+            raise ResponseError(
+                f"{word!r} in rotation_days names no weekday", field="rotation_days", value=text
+            )
+        days.add(day)
+    return frozenset(days)
+
+
+def schedule_time_form(at: datetime.time) -> str:
+    """The `rotation_time` a schedule edit sends, `HH:MM` on the panel's clock.
+
+    A naive time is taken as the panel's; an aware one (with a fixed offset) is
+    moved to the panel's clock (`SCHEDULE_CLOCK_OFFSET`). Raises `ValueError`
+    for seconds (the panel schedules by the minute) or an offset it cannot know.
+    """
+    if at.second or at.microsecond:
+        raise ValueError(f"{at} has seconds: backup schedules are set to the minute")
+    minutes = at.hour * 60 + at.minute
+    if at.tzinfo is not None:
+        offset = at.utcoffset()
+        if offset is None:
+            raise ValueError(f"{at}: its time zone gives no fixed offset; pass a naive time")
+        shift = SCHEDULE_CLOCK_OFFSET - offset
+        minutes = (minutes + int(shift.total_seconds()) // 60) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def schedule_time_from_text(text: str) -> datetime.time:
+    """The naive time of day a schedule row gives (`rotation_time`, `HH:MM`).
+
+    Raises `ResponseError` when it is not a time of day.
+    """
+    match = _TIME.fullmatch(text.strip())
+    if match is None:
+        raise ResponseError(f"{text!r} is no HH:MM time", field="rotation_time", value=text)
+    return datetime.time(int(match[1]), int(match[2]))
+
+
+def choices(doc: Doc, name: str) -> dict[str, str]:
+    """The choices a preview offers for a field (`doc.slist` named `name`):
+    each `$key` with its label, in the server's order; none when it offers none."""
+    offered: dict[str, str] = {}
+    for slist in as_list(doc.get("slist")):
+        if not isinstance(slist, Mapping) or slist.get("$name") != name:
+            continue
+        for val in as_list(slist.get("val")):
+            if not isinstance(val, Mapping):
+                continue
+            key = val.get("$key")
+            if isinstance(key, str) and key:
+                offered[key] = _text(val, name) or key
+    return offered

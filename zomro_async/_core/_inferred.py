@@ -8,6 +8,8 @@ in its module docstring.)
 
 from __future__ import annotations
 
+import datetime
+
 import attrs
 
 
@@ -54,6 +56,11 @@ INSTANCES_FILTER = StoredFilter(
 SNAPSHOTS_FILTER = StoredFilter(
     "instances.snapshots.filter", ("name", "id", "fleio_status", "os_distro", "protected")
 )
+IMAGES_FILTER = StoredFilter(
+    "image.filter",
+    ("name", "id", "fleio_status", "os_distro", "image_type", "region", "disk_format"),
+)
+# The backups listing (`instances.fleio_bckps`) has no filter in the notes: none is cleared.
 
 # A clear of a stored filter serves the listings of its function that start
 # within this many seconds of it: a poll tick of a thousand waits clears once.
@@ -74,3 +81,29 @@ REBUILD_STATUS_LAG = 60.0
 # `zone=own` (what the panel sends; Zomro's page says `image` for an OS
 # reinstall, which the SDK does not do).
 REBUILD_OWN_ZONE = "own"
+
+# -- backups, schedules, copies -----------------------------------------------------
+
+# The panel's limits on manual backups (and snapshots) of one instance. Whether
+# the server itself refuses past them, and how, is unknown: `usage()` reports
+# against these, and a refusal is read by `LIMIT_ERROR_TYPES`.
+BACKUPS_PER_DAY = 5
+BACKUPS_IN_ALL = 100
+SNAPSHOTS_PER_DAY = 5
+
+# *Inferred*: the `$type` of a refusal for a limit (`LimitExceeded`). Any other
+# refusal of a create stays an `InvalidRequestError` or an `ApiError`.
+LIMIT_ERROR_TYPES = frozenset({"limit"})
+
+# *Inferred*: the clock a schedule's `rotation_time` is on. The panel labels
+# it GMT+3 and warns that it moves with daylight saving; the server's zone is
+# unknown. The SDK takes and returns naive times on that clock, and moves an
+# aware time to it by this offset.
+SCHEDULE_CLOCK_OFFSET = datetime.timedelta(hours=3)
+
+# *Inferred*: `backup_type` reads `manual` or `scheduled` (`BackupType`);
+# anything else is `BackupType.UNKNOWN`.
+
+# *Inferred*: `image.copy` answers nothing but an error or success; the copy is
+# found as an image of its name, new since the copy was sent, listed by `image`
+# in the target region. Its `image_type` is not relied on.

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -94,6 +94,12 @@ class Listing(Generic[V]):
     fetch: Callable[[], Awaitable[Sequence[V]]] = attrs.field(eq=False, hash=False)
     what: str = attrs.field(default="snapshot", eq=False, hash=False)
     parent_what: str = attrs.field(default="instance", eq=False, hash=False)
+    # The error of an item that failed or vanished, from a message and its last state.
+    failure: Callable[[str, Any], ZomroError] = attrs.field(
+        default=lambda message, item: SnapshotFailed(message, snapshot=item),
+        eq=False,
+        hash=False,
+    )
 
     @property
     def key(self) -> tuple[str, int]:
@@ -115,19 +121,19 @@ def judge_active(listing: Listing[V], item_id: int) -> Judge[V, V]:
                     object="elid",
                     func=listing.func,
                 )
-            raise SnapshotFailed(
+            raise listing.failure(
                 f"{listing.what} {item_id} of {listing.parent_what} {listing.parent} "
                 "disappeared while awaited",
-                snapshot=cast(Any, last),
+                last,
             )
         status = current.status
         if status.value == "active":
             return True, current
         if status.failed or status.being_deleted:
-            raise SnapshotFailed(
+            raise listing.failure(
                 f"{listing.what} {current.id} of {listing.parent_what} {listing.parent} "
                 f"is {current.status_text or status.value}",
-                snapshot=cast(Any, current),
+                current,
             )
         return False, current
 

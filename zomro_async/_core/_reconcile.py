@@ -76,16 +76,30 @@ class NewNamedChild(Generic[N]):
 
     lasting = True
 
-    def __init__(self, *, name: str, before: set[int], what: str, parent_id: int) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        before: set[int],
+        describe: str,
+        where: Callable[[N], bool] | None = None,
+    ) -> None:
         self.name = self.label = name
         self.before = set(before)  # ids that are certainly not this call's
-        self.describe = f"the {what} {name!r} of instance {parent_id}"
+        self.describe = describe
+        self._where = where  # what else the item must be (a copy: in its region)
 
     def learn(self, listed: Sequence[N]) -> None:
         self.before.update(c.id for c in listed)
 
     def find(self, listed: Sequence[N], *, accepted: bool, created_id: int | None) -> N | None:
-        fresh = [c for c in listed if c.id not in self.before and c.name == self.name]
+        fresh = [
+            c
+            for c in listed
+            if c.id not in self.before
+            and c.name == self.name
+            and (self._where is None or self._where(c))
+        ]
         by_id = [c for c in fresh if c.id == created_id]
         candidates = by_id or fresh
         return min(candidates, key=lambda c: c.id) if candidates else None
@@ -324,7 +338,7 @@ class Reconciler(Generic[V]):
         known = f" (id {self.created_id})" if self.created_id is not None else ""
         error = OutcomeUnknown(
             f"could not tell whether {self.evidence.describe}{known} was made: {why}; "
-            "list the instance before trying it again",
+            "list before trying it again",
             instance_id=self.parent_id,
             name=self.evidence.label,
             resource_id=self.created_id,

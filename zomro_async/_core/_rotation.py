@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
-from .._snapshots._domain import Snapshot
+from .._images._domain import InstanceImage
 from ._bulk import BulkJob, BulkTarget, Emit, JobSettings, ProgressKind, Step, failed_snapshot
 
 
@@ -22,8 +22,8 @@ class RotationResult:
 
     instance_id: int
     planned_name: str
-    snapshot: Snapshot | None = None
-    deleted: tuple[Snapshot, ...] = ()
+    snapshot: InstanceImage | None = None
+    deleted: tuple[InstanceImage, ...] = ()
     dry_run: bool = False
     error: BaseException | None = None
 
@@ -34,8 +34,8 @@ class RotationResult:
 
 
 def rotation_victims(
-    snapshots: Sequence[Snapshot], *, prefix: str, keep: int, new_id: int | None
-) -> list[Snapshot]:
+    snapshots: Sequence[InstanceImage], *, prefix: str, keep: int, new_id: int | None
+) -> list[InstanceImage]:
     """Which snapshots a rotation deletes so that `keep` remain, the new one included.
 
     Only unprotected snapshots whose names start with `prefix` take part; the
@@ -71,8 +71,8 @@ def rotate_job(
     def item(instance_id: int, name: str) -> Callable[[Emit], Awaitable[RotationResult]]:
         async def run(emit: Emit) -> RotationResult:
             step = Step(instance_id, emit, settings.stamp)
-            deleted: list[Snapshot] = []
-            new: Snapshot | None = None
+            deleted: list[InstanceImage] = []
+            new: InstanceImage | None = None
             try:
                 if dry_run:
                     current = await manager.list(instance_id)

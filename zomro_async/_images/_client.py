@@ -1,16 +1,30 @@
-"""Image calls shared by every kind of image: the `image.edit` preview and its commit."""
+"""The account's images: listing, details, protection, and copies to another region."""
 
 from __future__ import annotations
 
+import builtins
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from .._checks import check_id
+from .._checks import check_callback, check_id, check_name, check_timeout
 from .._core import _document
-from .._core._session import ApiSession
-from .._exceptions import NotFoundError, ResponseError
+from .._core._context import ResourceManager
+from .._core._converter import image_from_row
+from .._core._inferred import IMAGES_FILTER
+from .._core._poller import Listing, judge_active, judge_deleted
+from .._core._reconcile import NewNamedChild, Reconciler
+from .._core._session import filters_cleared_anew, one_operation
+from .._exceptions import ImageFailed, NotFoundError, ResponseError
+from ._domain import Image
 
+_LIST = "image"
 _EDIT = "image.edit"
+_COPY = "image.copy"
+_DELETE = "image.delete"
+# The poller's key for the account's one listing (images have no parent).
+_ACCOUNT = 0
+# The longest name `image.copy` takes (the panel's limit).
+_COPY_NAME = 100
 # What the panel sends back, from the preview, with every commit of `image.edit`
 # (a field left out may be reset by the server).
 _SENT_BACK = (
@@ -25,18 +39,178 @@ _SENT_BACK = (
 )
 
 
-class ImagesManager:
-    """The `image.edit` calls: an image's details, and protecting it.
+class ImagesManager(ResourceManager):
+    """`client.images`: every image of the account (`image`), and the `image.edit`
+    and `image.copy` calls that snapshots and backups share.
 
-    Snapshots and backups are both images of the account; each resource that
-    needs these calls speaks through this one.
+    Every wait joins the client's shared poller: one `image` listing a tick
+    serves every copy awaited.
     """
 
-    def __init__(self, api: ApiSession) -> None:
-        self._api = api
+    @one_operation
+    async def list(self) -> builtins.list[Image]:
+        """Every image of the account: uploaded images, snapshots, backups and copies.
 
-    def __repr__(self) -> str:
-        return f"ImagesManager({self._api!r})"
+        Raises:
+            AuthError, TransportError, ResponseError: as for `client.snapshots.list`.
+        """
+        with filters_cleared_anew():  # a listing the caller reads must be whole
+            return await self._listed()
+
+    async def _listed(self) -> builtins.list[Image]:
+        rows = await self._api.list_rows(_LIST, {}, stored_filter=IMAGES_FILTER)
+        return [image_from_row(row, self) for row in rows]
+
+    def _listing(self) -> Listing[Image]:
+        return Listing(
+            _LIST,
+            _ACCOUNT,
+            self._listed,
+            what="image",
+            parent_what="account",
+            failure=lambda message, item: ImageFailed(message, image=item),
+        )
+
+    @one_operation
+    async def get(self, image_id: int) -> Image:
+        """One image of the account, as listed now.
+
+        Raises:
+            NotFoundError: it is not listed.
+            TypeError, ValueError: `image_id` is not a positive int (nothing is sent).
+        """
+        image_id = check_id(image_id, "image_id")
+        for image in await self.list():
+            if image.id == image_id:
+                return image
+        raise NotFoundError(
+            f"the account has no image {image_id}", type="missed", object="elid", func=_LIST
+        )
+
+    @one_operation
+    async def copy(self, image_id: int, *, region: str, name: str | None = None) -> Image:
+        """Copy an image (a snapshot, a backup) to another region (`image.copy`),
+        e.g. for disaster recovery.
+
+        The preview names the regions the image may go to; `region` is one of
+        them, by its label ("Netherlands-1") or its key. The answer says nothing,
+        so the copy is found in the account's listing: a new image of `name` in
+        that region. As for a create, it is never blindly sent twice: after a
+        failure that may have acted, the listing decides. Copies into one region
+        from this client run one at a time.
+
+        Args:
+            image_id: the image to copy.
+            region: the target region's label or key.
+            name: the copy's name (at most 100 characters); default the image's.
+
+        Returns:
+            The copy, usually `SAVING`: `await copy.wait_active()` (it may take hours).
+
+        Raises:
+            ValueError, TypeError: a bad id or name, or a region the preview does
+                not offer (the image's own, or an unknown one); nothing is copied.
+            NotFoundError: no such image.
+            ConflictError: the image stayed busy (not Active) past `conflict_timeout`.
+            OutcomeUnknown: a request may have acted and the images could not be
+                listed to tell; list them before copying again.
+            TransportError: the API could not be reached, and nothing was copied.
+        """
+        image_id = check_id(image_id, "image_id")
+        if not isinstance(region, str) or not region.strip():
+            raise ValueError("region must name a region, e.g. 'Netherlands-1'")
+        if name is not None:
+            name = check_name(name, "a copy's name", limit=_COPY_NAME)
+        preview = await self._api.call(_COPY, {"elid": str(image_id)})
+        key, label = _region_offered(preview, region, image_id)
+        if name is None:
+            name = check_name(
+                _document.form_value(preview, "image_name") or "",
+                "a copy's name",
+                limit=_COPY_NAME,
+            )
+        fields = {"elid": str(image_id), "image_name": name, "region": key, "sok": "ok"}
+        async with self._locks.held((_COPY, key)):
+            # Which images were there before, and whether a lost copy made one,
+            # are decided by absences: each listing clears the filter itself.
+            with filters_cleared_anew():
+                before = await self.list()
+                return await Reconciler(
+                    self._api,
+                    func=_COPY,
+                    fields=fields,
+                    list_children=self.list,
+                    parent_id=_ACCOUNT,
+                    evidence=NewNamedChild(
+                        name=name,
+                        before={i.id for i in before},
+                        describe=f"the copy {name!r} of image {image_id} in {label}",
+                        where=lambda image: image.region == label,
+                    ),
+                    clock=self._clock,
+                    retry=self._retry,
+                    poll=self._poll,
+                    grace=self._grace,
+                    conflict_deadline=self._clock.monotonic() + self._conflict_timeout,
+                ).run()
+
+    @one_operation
+    async def wait_active(
+        self,
+        image_id: int,
+        *,
+        timeout: float = 4 * 3600.0,
+        on_update: Callable[[Image], object] | None = None,
+    ) -> Image:
+        """Await an image's `ACTIVE` state (a copy's end); the default allows four hours.
+
+        All waits share one `image` listing a tick, whatever their number.
+
+        Raises:
+            ImageFailed: it reached a failed state, or disappeared.
+            WaitTimeout: the deadline passed; `.last` is the last state seen.
+            NotFoundError: it was not there.
+            TypeError, ValueError: bad id, timeout or callback (nothing is sent).
+        """
+        image_id = check_id(image_id, "image_id")
+        listing = self._listing()
+        return await self.poller.wait(
+            listing,
+            image_id,
+            timeout=check_timeout(timeout),
+            judge=judge_active(listing, image_id),
+            goal="Active",
+            on_update=check_callback(on_update, "on_update"),
+        )
+
+    @one_operation
+    async def delete(self, image_id: int) -> None:
+        """Ask the API to delete an image (`image.delete elid`, as the panel sends it).
+
+        A repeat that finds it gone after an attempt whose answer was lost is a success.
+
+        Raises:
+            NotFoundError: no such image (on the first attempt).
+            InvalidRequestError: the API refused, e.g. it is protected.
+        """
+        image_id = check_id(image_id, "image_id")
+        await self._api.call(_DELETE, {"elid": str(image_id)}, done_if_gone=True)
+
+    @one_operation
+    async def wait_deleted(self, image_id: int, *, timeout: float = 600.0) -> None:
+        """Await the moment an image is no longer listed.
+
+        Raises:
+            WaitTimeout: still listed at the deadline.
+        """
+        image_id = check_id(image_id, "image_id")
+        await self.poller.wait(
+            self._listing(),
+            image_id,
+            timeout=check_timeout(timeout),
+            judge=judge_deleted,
+            goal="deleted",
+        )
 
     async def details(self, image_id: int, *, instance_id: int | None = None) -> dict[str, str]:
         """The preview of `image.edit elid=<image_id>`: each field's text.
@@ -105,3 +279,19 @@ class ImagesManager:
             sok="ok",
         )
         await self._api.call(_EDIT, form)
+
+
+def _region_offered(preview: _document.Doc, region: str, image_id: int) -> tuple[str, str]:
+    """The key and label of the region the copy preview offers as `region` (by
+    label, case-insensitively, or by key); `ValueError` naming those it offers."""
+    offered = _document.choices(preview, "region")
+    wanted = region.strip().casefold()
+    for key, label in offered.items():
+        if wanted in (key.casefold(), label.casefold()):
+            return key, label
+    here = _document.form_value(preview, "region") or "?"
+    listed = ", ".join(offered.values()) or "none"
+    raise ValueError(
+        f"image {image_id} (in {here}) cannot be copied to {region!r}: "
+        f"the regions offered are {listed}"
+    )

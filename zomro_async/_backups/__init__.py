@@ -1,0 +1,1 @@
+"""Backups of instances: their models and their calls."""
