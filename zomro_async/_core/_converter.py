@@ -226,7 +226,9 @@ def image_from_row(row: Mapping[str, str], client: ImageCalls | None = None) -> 
 def schedule_from_row(row: Mapping[str, str], instance_id: int) -> BackupSchedule:
     """A `BackupSchedule` from one unwrapped `instances.fleio_bckps.schedule` row:
     `rotation_days` names the weekdays, `rotation_time` is `HH:MM`."""
-    return _from_row(BackupSchedule, "a backup schedule", row, {"instance_id": instance_id})
+    # The row repeats the instance the caller named: not an extra.
+    fields = {k: v for k, v in row.items() if k != "instance_id"}
+    return _from_row(BackupSchedule, "a backup schedule", fields, {"instance_id": instance_id})
 
 
 def instance_from_row(row: Mapping[str, str], client: InstanceCalls | None = None) -> Instance:
