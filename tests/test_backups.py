@@ -120,6 +120,31 @@ async def test_a_lost_create_answer_that_made_the_backup_is_no_duplicate(
     assert api.funcs().count(CREATE) == 1
 
 
+async def test_a_refused_resend_is_checked_against_the_listing_first(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    # The first create's answer is lost and it shows nowhere within the grace;
+    # the re-send is refused for the limit, which the first one, run late, reached.
+    def listed(form: dict[str, str]) -> dict[str, object]:
+        late = api.funcs().count(CREATE) >= 2
+        return listing(row(5, "b", "Saving")) if late else listing()
+
+    api.on(LIST, listed)
+    api.on(CREATE, (502, "<html>bad gateway</html>"), error("limit", "manual_backups_per_day"))
+    backup = await client.backups.create(INSTANCE, "b")
+    assert backup.id == 5
+    assert api.funcs().count(CREATE) == 2
+
+
+async def test_a_refused_resend_with_nothing_listed_is_the_refusal(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api.on(LIST, listing())
+    api.on(CREATE, (502, "<html>bad gateway</html>"), error("limit", "manual_backups_per_day"))
+    with pytest.raises(z.LimitExceeded):
+        await client.backups.create(INSTANCE, "b")
+
+
 async def test_a_backup_that_is_killed_fails_its_wait_with_backup_failed(
     api: FakeApi, client: z.ZomroClient
 ) -> None:
@@ -244,6 +269,17 @@ async def test_add_schedule_sends_numbers_and_hh_mm_and_finds_it_by_listing(
         "rotation_time": "02:01",
         "sok": "ok",
     }
+
+
+async def test_an_aware_time_past_midnight_moves_the_days_with_it(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api._script[SCHEDULES] = [listing(), listing(schedule_row(33, "late", "Monday", "02:30"))]
+    api.on("instances.fleio_bckps.schedule.edit", doc(ok={}))
+    at = datetime.time(23, 30, tzinfo=datetime.UTC)  # Sunday 23:30 UTC
+    await client.backups.add_schedule(INSTANCE, "late", days={SUN}, at=at)
+    form = api.forms[1]
+    assert (form["rotation_days"], form["rotation_time"]) == ("1", "02:30")  # Monday there
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,10 @@ from typing import Generic, Protocol, TypeVar
 
 from .._clock import Clock
 from .._exceptions import (
+    ApiError,
     AuthError,
     ConflictError,
+    NotFoundError,
     OutcomeUnknown,
     ResponseError,
     TransportError,
@@ -211,6 +213,14 @@ class Reconciler(Generic[V]):
                 # so that a long queue behind another snapshot does not spend it.
                 started, failures = self._clock.monotonic(), 0
                 continue
+            except (AuthError, NotFoundError):
+                raise
+            except ApiError:
+                # A refusal of a re-send (a limit, a duplicate) may be the work of
+                # our earlier request that the server ran late: the listing tells.
+                if self.may_have_acted and (made := await self._made_or_forget()) is not None:
+                    return made
+                raise
             except TransportError as exc:
                 failures += 1
                 if may_have_acted(exc):
