@@ -62,18 +62,36 @@ PLUS_3 = datetime.timezone(datetime.timedelta(hours=3))
 
 
 @pytest.mark.parametrize(
-    ("at", "form"),
+    ("at", "form", "shift"),
     [
-        (datetime.time(2, 1), "02:01"),
-        (datetime.time(0, 0), "00:00"),
-        (datetime.time(23, 59), "23:59"),
-        (datetime.time(2, 1, tzinfo=PLUS_3), "02:01"),  # already the panel's clock
-        (datetime.time(23, 30, tzinfo=datetime.UTC), "02:30"),  # UTC+3, past midnight
-        (datetime.time(1, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=5))), "23:00"),
+        (datetime.time(2, 1), "02:01", 0),
+        (datetime.time(0, 0), "00:00", 0),
+        (datetime.time(23, 59), "23:59", 0),
+        (datetime.time(2, 1, tzinfo=PLUS_3), "02:01", 0),  # already the panel's clock
+        (datetime.time(20, 30, tzinfo=datetime.UTC), "23:30", 0),
+        (datetime.time(23, 30, tzinfo=datetime.UTC), "02:30", 1),  # the next day there
+        (datetime.time(1, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=5))), "23:00", -1),
     ],
 )
-def test_the_schedule_time_is_hh_mm_on_the_panels_clock(at: datetime.time, form: str) -> None:
-    assert _document.schedule_time_form(at) == form
+def test_the_schedule_time_is_hh_mm_on_the_panels_clock(
+    at: datetime.time, form: str, shift: int
+) -> None:
+    assert _document.schedule_time_form(at) == (form, shift)
+
+
+@pytest.mark.parametrize(
+    ("days", "shift", "form"),
+    [
+        ({SUN}, 1, "1"),  # Sunday 23:30 UTC is Monday 02:30 on the panel's clock
+        ({MON, SAT}, 1, "2,0"),
+        ({MON}, -1, "0"),
+        ({MON, SUN}, 0, "1,0"),
+    ],
+)
+def test_weekdays_move_with_a_time_that_crossed_midnight(
+    days: set[Weekday], shift: int, form: str
+) -> None:
+    assert _document.weekdays_form(days, shift=shift) == form
 
 
 def test_a_time_with_seconds_is_refused() -> None:

@@ -104,7 +104,8 @@ class BackupsManager(InstanceImages[Backup]):
         keeping the newest `rotation()` of them.
 
         `at` is on the panel's clock (labelled GMT+3; see the backups docs): a
-        naive time is taken as that clock's, an aware one is moved to it. The
+        naive time is taken as that clock's, an aware one is moved to it, and
+        its days with it when the move crosses midnight. The
         answer carries no id, so the schedule is found by listing, and a lost
         answer never makes a second one (as for a backup create).
 
@@ -124,11 +125,14 @@ class BackupsManager(InstanceImages[Backup]):
         """
         instance_id = check_id(instance_id, "instance_id")
         name = check_name(name, "a schedule name", limit=_MAX_NAME)
+        days = _check_days(days)
+        # An aware time may land on the next (or the previous) day of the panel's clock.
+        time_text, shift = _document.schedule_time_form(_check_time(at))
         fields = {
             "plid": str(instance_id),
             "name": name,
-            "rotation_days": _document.weekdays_form(_check_days(days)),
-            "rotation_time": _document.schedule_time_form(_check_time(at)),
+            "rotation_days": _document.weekdays_form(days, shift=shift),
+            "rotation_time": time_text,
             "sok": "ok",
         }
         async with self._locks.held(instance_id):

@@ -319,10 +319,12 @@ _DAY_SPLIT = re.compile(r"[\s,;]+")
 _TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)(?::00)?")
 
 
-def weekdays_form(days: Iterable[Weekday]) -> str:
+def weekdays_form(days: Iterable[Weekday], *, shift: int = 0) -> str:
     """The `rotation_days` a schedule edit sends: panel numbers (Sunday = 0),
-    comma-separated, in the panel's order (Monday first)."""
-    return ",".join(str(_PANEL_DAY_NUMBER[d]) for d in sorted(set(days)))
+    comma-separated, in the panel's order (Monday first); each day moved by
+    `shift` days (the time of day crossed midnight onto the panel's clock)."""
+    moved = {Weekday((d + shift) % 7) for d in days}
+    return ",".join(str(_PANEL_DAY_NUMBER[d]) for d in sorted(moved))
 
 
 def weekdays_from_names(text: str) -> frozenset[Weekday]:
@@ -343,12 +345,14 @@ def weekdays_from_names(text: str) -> frozenset[Weekday]:
     return frozenset(days)
 
 
-def schedule_time_form(at: datetime.time) -> str:
-    """The `rotation_time` a schedule edit sends, `HH:MM` on the panel's clock.
+def schedule_time_form(at: datetime.time) -> tuple[str, int]:
+    """The `rotation_time` a schedule edit sends, `HH:MM` on the panel's clock,
+    and the days that moved it by (-1, 0 or 1: pass it to `weekdays_form`).
 
     A naive time is taken as the panel's; an aware one (with a fixed offset) is
-    moved to the panel's clock (`SCHEDULE_CLOCK_OFFSET`). Raises `ValueError`
-    for seconds (the panel schedules by the minute) or an offset it cannot know.
+    moved to the panel's clock (`SCHEDULE_CLOCK_OFFSET`), which may cross
+    midnight. Raises `ValueError` for seconds (the panel schedules by the
+    minute) or an offset it cannot know.
     """
     if at.second or at.microsecond:
         raise ValueError(f"{at} has seconds: backup schedules are set to the minute")
@@ -357,9 +361,9 @@ def schedule_time_form(at: datetime.time) -> str:
         offset = at.utcoffset()
         if offset is None:
             raise ValueError(f"{at}: its time zone gives no fixed offset; pass a naive time")
-        shift = SCHEDULE_CLOCK_OFFSET - offset
-        minutes = (minutes + int(shift.total_seconds()) // 60) % (24 * 60)
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+        minutes += int((SCHEDULE_CLOCK_OFFSET - offset).total_seconds()) // 60
+    days, minutes = divmod(minutes, 24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}", days
 
 
 def schedule_time_from_text(text: str) -> datetime.time:

@@ -84,15 +84,15 @@ REBUILD_OWN_ZONE = "own"
 
 # -- backups, schedules, copies -----------------------------------------------------
 
-# The panel's limits on manual backups (and snapshots) of one instance. Whether
-# the server itself refuses past them, and how, is unknown: `usage()` reports
-# against these, and a refusal is read by `LIMIT_ERROR_TYPES`.
+# The panel's limits on the backups of one instance: five manual ones a day, a
+# hundred in all (it allows five snapshots a day too). Whether the server itself
+# refuses past them, and how, is unknown: `usage()` reports against these, and
+# a refusal is read by `LIMIT_ERROR_TYPES`.
 BACKUPS_PER_DAY = 5
 BACKUPS_IN_ALL = 100
-SNAPSHOTS_PER_DAY = 5
 
-# *Inferred*: the `$type` of a refusal for a limit (`LimitExceeded`). Any other
-# refusal of a create stays an `InvalidRequestError` or an `ApiError`.
+# *Inferred*: the `$type` of a refusal for a limit (`LimitExceeded`), of any
+# call. Any other refusal stays an `InvalidRequestError` or an `ApiError`.
 LIMIT_ERROR_TYPES = frozenset({"limit"})
 
 # *Inferred*: the clock a schedule's `rotation_time` is on. The panel labels
