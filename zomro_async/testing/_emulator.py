@@ -2,12 +2,13 @@
 
 Its guesses about the real service, in one place. Zomro's page documents the
 three snapshot calls and one sample row (see docs/wire-format.md); the rest
-is *inferred*, each guess living in the constant or function named:
+is *inferred*, each guess living in the constant or function named (here,
+or in the private `_emulator_model` and `_emulator_images`):
 
 - a listing of no snapshots has no `elem` key (`_list`); a create while the
   instance's last snapshot is still `Saving` is refused `exists` /
   `runningoperation`, as OpenStack refuses a second image of a server
-  (`_create`); a deleted snapshot is listed `Deleting` for a while, a failed
+  (`_create_image`); a deleted snapshot is listed `Deleting` for a while, a failed
   one `Killed` (`_ITEM_STATUS`); an unknown snapshot or instance is `missed`
   on the id's field;
 - the front proxy is nginx, answering its stock error pages for 429, 502, 503
@@ -48,15 +49,66 @@ Cloud VPS notes), the guesses are:
   (`_password_problem`), and echoes the refused password back in its error
   (the hostile case: the SDK must scrub it);
 - a rebuild is refused `exists` / `runningoperation` while the instance is
-  not in a steady state, is being rebuilt, or has a snapshot `Saving` (Nova
-  refuses a rebuild during `image_snapshot`), and a snapshot is refused the
-  same way while the instance is being rebuilt (`_busy_reason`); an empty
+  not in a steady state, is being rebuilt, or has a snapshot or a backup
+  `Saving` (Nova refuses a rebuild during `image_snapshot` and
+  `image_backup`), and a snapshot or a backup is refused the same way while
+  the instance is being rebuilt (`_busy_reason`, `_create_image`); an empty
   `zone`, `select_rebuild`, `enablessh`, `password` or `ssh_keys` is `missed`,
   a wrong one `value`;
 - after a rebuild is accepted the instance reads its old status for
   `rebuild_lag` seconds, then `rebuilding` for `rebuild_time`, then `active`
   (whatever it was before) or `error` (`_Instance.start_rebuild`); a rebuild
   may use a snapshot of another instance of the account.
+
+Backups, their schedules, the image list and copies (the Cloud VPS notes'
+"Images" and "Backups"), the guesses are:
+
+- a backup's `backup_type` is `manual` or `scheduled` (`BACKUP_TYPES`); image
+  ids are one sequence for snapshots, backups and copies, so `image.edit`,
+  `image.delete` and `image.copy` take `elid` alone; a backup is in its
+  instance's region and shows the snapshots' fixed values (`_STATIC_ROW`);
+- a backup listing's `manual_created_today` counts the manual backups made
+  on the clock's UTC date, deleted ones included, and
+  `manual_created_total` the manual ones listed now (`_list_backups`); its
+  `cost.stat_cost` is made up (`BACKUP_COST_PER_GB_DAY`); no stored filter
+  applies to it;
+- beyond the panel's limits the server refuses a manual image with
+  `$type` `limit` and the limit's `$object` (`LIMIT_ERROR_TYPE`,
+  `LIMIT_OBJECTS`): a day's manual backups (or snapshots, off by default)
+  counted by the clock's UTC date, deleted ones and seeded ones included,
+  and the backups listed now (Deleting and scheduled ones included); the
+  limits are checked before the one-image-at-a-time rule (`_check_limits`);
+- `image.delete`'s snapshot-page form (`plid`, `elname`, `sok=ok`) is all or
+  nothing: with any of the three, each is required; its `plid` must be the
+  image's instance (a copy has none), else `missed` on `elid` (`_delete`);
+- an instance keeps 3 scheduled backups until told otherwise
+  (`DEFAULT_BACKUP_ROTATION`); `instances.edit` shows a made-up
+  `instances_uuid` and an empty `rdns_record` (`_instance_uuid`,
+  `_instance_edit`); its commit without `backup_rotation` changes nothing;
+- a schedule's time is UTC+3 all year, no daylight saving (`SCHEDULE_TZ`);
+  `rotation_days` takes bare day numbers, `rotation_time` two-digit HH:MM,
+  nothing else (`_parse_days`, `_parse_time`); a schedule has no id in the
+  answer of its create, and its own id sequence (`FIRST_SCHEDULE_ID`);
+- a schedule fires at each listed day's time after it was made or last
+  edited (no backfill), whatever the instance is doing (a busy instance or
+  a limit never stops it); its backup is named `<schedule>-YYYYMMDD-HHMM` of
+  the panel's clock (`_scheduled_name`) and is `Saving` from the moment it
+  fired; then only the newest `backup_rotation` scheduled backups not
+  protected are kept, older ones vanishing at once (no `Deleting`);
+  protected ones are never overwritten nor counted, manual ones never
+  touched; lowering the rotation overwrites nothing until the next firing
+  (`_fire_schedules`, `_rotate`); after a long pause only the firings that
+  would survive the rotation are made;
+- `image` lists the snapshots, backups and copies of the account by id, and
+  the stored `image.filter` compares `image_type`, `region` and
+  `disk_format` whole (`_EQUAL_FILTER_FIELDS`), `name` within `image_name`;
+- the copy regions and their keys are made up (`COPY_REGIONS`); a copy has
+  its source's `image_type` and `backup_type`, belongs to no instance (it is
+  listed only by `image`, `instances_id` is empty), is `Saving` for
+  `copy_time` then `Active` (or `Killed`), and only an `Active` source is
+  copied, else `exists` / `runningoperation` (`_copy`); a rebuild may restore
+  any `Active` snapshot, backup or copy of the account, whatever its region
+  (`_active_images`).
 """
 
 from __future__ import annotations
@@ -83,7 +135,30 @@ from aiohttp import web
 from zomro_async._client import ZomroClient
 from zomro_async._clock import Clock, SystemClock
 
-Node = dict[str, Any]
+from ._emulator_images import BACKUP_TYPES, _ImagesMixin
+from ._emulator_model import (
+    _ITEM_STATUS,
+    _RUNNING_OPERATION,
+    _STATIC_ROW,
+    BACKUP,
+    DEFAULT_REGION,
+    MAX_NAME,
+    SNAPSHOT,
+    Node,
+    _addresses_of,
+    _ApiError,
+    _bad_value,
+    _check_name,
+    _Image,
+    _Instance,
+    _int_field,
+    _LostAnswer,
+    _missed,
+    _nodes,
+    _slist,
+    _today,
+    _wrap,
+)
 
 FAULT_KINDS = ("html502", "html503", "reset", "truncated", "slow")
 # How an answer is lost after the server acted: the proxy gave up on the backend
@@ -98,24 +173,8 @@ RETRY_AFTER_STYLES = ("seconds", "date")
 # Loop turns a refusing outage lets pass after aborting the open connections.
 _DROP_TURNS = 5
 ACCESS_MSG = "Insufficient privileges to perform this operation"
-MAX_NAME = 255
 DEFAULT_PAGE_SIZE = 20
 FIRST_SNAPSHOT_ID = 5_204_214
-# Fixed row values the page shows for every snapshot of Zomro's Ubuntu image.
-_STATIC_ROW = {
-    "architecture": "x86_64",
-    "disk_format": "qcow2",
-    "hypervisor_type": "any_hypervisor",
-    "min_disk": "20",
-    "min_ram": "0",
-    "os_distro": "Ubuntu",
-    "os_version": "22.04 x64",
-    "region": "Netherlands-2",
-    "visibility": "private",
-}
-# BILLmanager item statuses: 2 active, 4 deleted (a killed image is dead), 5 being processed.
-_ITEM_STATUS = {"Saving": "5", "Deleting": "5", "Active": "2", "Killed": "4"}
-
 # `instance_status` values from the notes: steady ones, ones in progress, and two
 # the panel's filter offers besides (*inferred*: an instance may have them, and
 # neither is steady, so a rebuild is refused meanwhile).
@@ -145,7 +204,6 @@ IN_PROGRESS_STATUSES = (
 )
 FILTER_ONLY_STATUSES = ("verify_resize", "suspend")
 INSTANCE_STATUSES = STEADY_STATUSES + IN_PROGRESS_STATUSES + FILTER_ONLY_STATUSES
-DEFAULT_REGION = "Netherlands-2"
 # An instance row's values that the emulator does not vary (*inferred*: made up
 # in the shapes the notes name).
 _STATIC_INSTANCE_ROW = {
@@ -189,18 +247,26 @@ FILTER_FIELDS: dict[str, tuple[str, ...]] = {
         "disk_format",
     ),
 }
-# The listing each stored filter applies to (`image` is not emulated: its filter
-# is kept and shown, and hides nothing).
+# The listing each stored filter applies to.
 _FILTERED_LISTS = {
     "instances": "instances.filter",
     "instances.snapshots": "instances.snapshots.filter",
+    "image": "image.filter",
 }
 # *Inferred*: a filter is the user's for the whole list function; these fields of
 # a filter post or of a listing do not scope it (see `_filter_key`).
 FILTER_IGNORED_FIELDS = ("elid", "plid")
 # Stored filter fields compared whole (case-insensitive) with the row's field;
 # `id` is compared exactly, `name` and any other field as a substring (*inferred*).
-_EQUAL_FILTER_FIELDS = ("instance_status", "fleio_status", "protected", "os_distro")
+_EQUAL_FILTER_FIELDS = (
+    "instance_status",
+    "fleio_status",
+    "protected",
+    "os_distro",
+    "image_type",
+    "region",
+    "disk_format",
+)
 
 # *Inferred* strictness: the fields the panel sends back with an `image.edit`
 # commit, each of which a commit must carry (`url` may be left out).
@@ -216,7 +282,6 @@ IMAGE_EDIT_REQUIRED = (
 _DISK_FORMATS = ("qcow2", "raw", "vmdk", "vdi", "iso")
 # The rebuild form's image zones (the notes' keys; the labels are made up).
 _ZONES = {"pub": "Public images", "own": "My images", "shr": "Shared images"}
-_RUNNING_OPERATION = "Another operation is already running on this object"
 # The panel's password rules for a rebuild (*inferred*: the server checks the same).
 PASSWORD_MIN, PASSWORD_MAX = 8, 48
 PASSWORD_FORBIDDEN = "\"#%&'()*;<>?@|"  # noqa: S105 - the characters refused
@@ -277,50 +342,16 @@ class EmulatorConfig:
     # (*inferred*), then seconds it reads `rebuilding`.
     rebuild_lag: float = 3.0
     rebuild_time: float = 20.0
+    # The panel's limits on manual images of one instance (*inferred*: the server
+    # refuses beyond them, see LIMIT_OBJECTS); None: no limit. Backups a day
+    # (the clock's UTC date, deleted ones included), backups listed at once
+    # (scheduled ones included), snapshots a day.
+    backups_per_day: int | None = 5
+    backups_in_all: int | None = 100
+    snapshots_per_day: int | None = None
+    # Seconds an `image.copy` stays `Saving` before it is `Active` (or `Killed`).
+    copy_time: float = 60.0
     seed: int = 0
-
-
-class _ApiError(Exception):
-    """Answered as BILLmanager's `doc.error` (HTTP 200)."""
-
-    def __init__(
-        self, type_: str, obj: str, msg: str, detail: str = "", params: Node | None = None
-    ) -> None:
-        super().__init__(msg)
-        self.type, self.obj, self.msg, self.detail = type_, obj, msg, detail or msg
-        self.params = params or {}
-
-    def node(self) -> Node:
-        error: Node = {
-            "$type": self.type,
-            "$object": self.obj,
-            "$lang": "en",
-            "msg": {"$": self.msg},
-            "detail": {"$": self.detail},
-        }
-        params = [{"$name": k, "$": v} for k, v in self.params.items()]
-        if params:
-            error["param"] = params[0] if len(params) == 1 else params
-        return error
-
-
-def _missed(field: str) -> _ApiError:
-    return _ApiError(
-        "missed", field, f"Missing value of the '{field}' field", params={"object": field}
-    )
-
-
-def _bad_value(field: str, value: str, detail: str = "") -> _ApiError:
-    msg = f"Invalid value of the '{field}' field"
-    return _ApiError("value", field, msg, detail, {"object": field, "value": value})
-
-
-class _LostAnswer(Exception):
-    """The call was carried out, but its answer is lost (`kind`: a LOST_ANSWER_KINDS)."""
-
-    def __init__(self, kind: str = "html502") -> None:
-        super().__init__(kind)
-        self.kind = kind
 
 
 @attrs.define
@@ -334,76 +365,10 @@ class Rebuild:
     """A rebuild the emulator accepted (the password, if one was sent, is not kept)."""
 
     instance_id: int
-    image_id: int  # the snapshot's id
+    image_id: int  # the image's id: a snapshot's, a backup's or a copy's
     fleio_id: str
     ssh_key: str | None
     with_password: bool
-
-
-@attrs.define
-class _Snapshot:
-    id: int
-    name: str
-    fleio_id: str
-    createdate: str
-    ready_at: float
-    killed: bool = False
-    protected: bool = False
-    deleted_at: float | None = None
-    region: str = DEFAULT_REGION
-    updated: str = ""
-
-    def status(self, now: float, linger: float) -> str | None:
-        """The Fleio status at `now`, or None once the deleted snapshot is gone."""
-        if self.deleted_at is not None:
-            return None if now - self.deleted_at >= linger else "Deleting"
-        if now < self.ready_at:
-            return "Saving"
-        return "Killed" if self.killed else "Active"
-
-
-@attrs.define
-class _Instance:
-    time_to_active: float | None
-    kill: bool
-    name: str = ""
-    region: str = DEFAULT_REGION
-    createdate: str = ""
-    fail_rebuild: bool = False
-    # (since, status) by time: the status at t is the last one since at or before t.
-    timeline: list[tuple[float, str]] = attrs.Factory(lambda: [(-math.inf, "active")])
-    # When the rebuild under way (its lag included) ends.
-    rebuild_until: float | None = None
-    snapshots: list[_Snapshot] = attrs.Factory(list)
-
-    def status(self, now: float) -> str:
-        current = self.timeline[0][1]
-        for since, status in self.timeline:
-            if since > now:
-                break
-            current = status
-        return current
-
-    def set_status(self, now: float, status: str, then: str | None, after: float) -> None:
-        self.timeline = [(-math.inf, status)]
-        if then is not None:
-            self.timeline.append((now + after, then))
-        self.rebuild_until = None
-
-    def rebuilding(self, now: float) -> bool:
-        return self.rebuild_until is not None and now < self.rebuild_until
-
-    def start_rebuild(self, now: float, lag: float, duration: float) -> None:
-        """Read the status of `now` for `lag` (*inferred*), `rebuilding` for
-        `duration`, then `active`, or `error` with `fail_rebuild`; whatever
-        else was scheduled is dropped."""
-        end = now + lag + duration
-        self.timeline = [
-            (-math.inf, self.status(now)),
-            (now + lag, "rebuilding"),
-            (end, "error" if self.fail_rebuild else "active"),
-        ]
-        self.rebuild_until = end
 
 
 @attrs.define
@@ -440,10 +405,6 @@ def _listening_socket(address: tuple[Any, ...]) -> socket.socket:
     return sock
 
 
-def _wrap(value: str) -> Node:
-    return {"$": value} if value else {}
-
-
 def _xml(tag: str, node: Any) -> list[ET.Element]:
     """The XML elements a JSON node of BILLmanager's encoding stands for."""
     if isinstance(node, list):
@@ -466,32 +427,6 @@ def _render(doc: Node, as_json: bool) -> web.Response:
     return web.Response(
         text=f'<?xml version="1.0" encoding="UTF-8"?>\n{body}', content_type="text/xml"
     )
-
-
-def _int_field(fields: dict[str, str], name: str) -> int:
-    raw = fields.get(name, "")
-    if not raw:
-        raise _missed(name)
-    if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:
-        raise _bad_value(name, raw, "a positive integer is expected")
-    return int(raw)
-
-
-def _nodes(items: list[Node], single_as_object: bool) -> Node | list[Node] | None:
-    """A list node as BILLmanager sends it: none when empty, and (*inferred*, as
-    `single_elem_as_object` asks) one object for a list of one."""
-    if not items:
-        return None
-    return items[0] if single_as_object and len(items) == 1 else items
-
-
-def _addresses_of(instance_id: int) -> tuple[str, str]:
-    """An instance's made-up IPv4 and IPv6 addresses, derived from its id."""
-    v4 = f"185.0.{(instance_id >> 8) & 0xFF}.{instance_id & 0xFF}"
-    groups = [(instance_id >> shift) & 0xFFFF for shift in (48, 32, 16, 0)]
-    while len(groups) > 1 and groups[0] == 0:
-        groups.pop(0)
-    return v4, "2a01:db8::" + ":".join(f"{g:x}" for g in groups)
 
 
 def _password_problem(password: str) -> str | None:
@@ -551,11 +486,7 @@ def _filter_fields(func: str) -> tuple[str, ...]:
     return FILTER_FIELDS[func]
 
 
-def _today(clock: Clock) -> str:
-    return datetime.fromtimestamp(clock.time(), UTC).strftime("%Y-%m-%d")
-
-
-class ZomroEmulator:
+class ZomroEmulator(_ImagesMixin):
     """Zomro's snapshot API on a loopback port (or mounted via `app`), with state read
     lazily from `clock`, seeded opt-in transient faults, and scripted ones:
     `lose_answers`, `fail_logins`, `outage` and `hold`, all timed on `clock`.
@@ -570,7 +501,7 @@ class ZomroEmulator:
         port: int = 0,
         **overrides: Any,
     ) -> None:
-        self.config = attrs.evolve(config or EmulatorConfig(), **overrides)
+        self.config: EmulatorConfig = attrs.evolve(config or EmulatorConfig(), **overrides)
         unknown = set(self.config.fault_kinds) - set(FAULT_KINDS)
         if unknown or (self.config.fault_rate > 0 and not self.config.fault_kinds):
             raise ValueError(f"fault_kinds must be a non-empty subset of {FAULT_KINDS}")
@@ -593,6 +524,7 @@ class ZomroEmulator:
         self._data_rng = random.Random(f"zomro-emulator-data-{self.config.seed}")
         self._ids = itertools.count(FIRST_SNAPSHOT_ID)
         self._instances: dict[int, _Instance] = {}
+        self._init_images()
         self._ssh_keys: dict[str, str] = {}
         self._filters: dict[tuple[str, str], dict[str, str]] = {}
         self.rebuilds: list[Rebuild] = []
@@ -614,11 +546,12 @@ class ZomroEmulator:
             self._app.router.add_post(path, self._handle)
         self._funcs: dict[str, Callable[[dict[str, str], str], Node]] = {
             "instances.snapshots": self._list,
-            "instances.snapshots.edit": self._create,
+            "instances.snapshots.edit": lambda fields, user: self._create_image(fields, SNAPSHOT),
             "image.delete": self._delete,
             "image.edit": self._image_edit,
             "instances": self._list_instances,
             "instances.fleio.rebuild": self._rebuild,
+            **self._image_funcs(),
             **{name: self._filter_handler(name) for name in FILTER_FIELDS},
             "keepalive": lambda fields, user: {"ok": {}},
             "whoami": lambda fields, user: {"ok": {}, "user": {"$": user}},
@@ -767,10 +700,10 @@ class ZomroEmulator:
         self._instances[instance_id] = instance
         now = self.clock.monotonic()
         for n in range(1, snapshots + 1):
-            instance.snapshots.append(self._new_snapshot(instance, f"seed-{n}", now, killed=False))
-        ready_at = now + (self.config.time_to_active if time_to_active is None else time_to_active)
+            self._add_image(instance_id, f"seed-{n}", now, False, kind=SNAPSHOT)
+        ready_at = now + instance.delay(self.config.time_to_active)
         for n in range(snapshots + 1, snapshots + saving + 1):
-            instance.snapshots.append(self._new_snapshot(instance, f"seed-{n}", ready_at, kill))
+            self._add_image(instance_id, f"seed-{n}", ready_at, kill, kind=SNAPSHOT)
 
     def set_instance_status(
         self, instance_id: int, status: str, *, then: str | None = None, after: float = 0.0
@@ -844,29 +777,136 @@ class ZomroEmulator:
 
     def snapshot_details(self, snapshot_id: int) -> dict[str, str]:
         """What `image.edit` would show of the snapshot now, unwrapped, `slist` left out
-        (`fleio_id` included whatever `snapshot_rows_have_fleio_id` says).
+        (`fleio_id` included whatever `snapshot_rows_have_fleio_id` says); the
+        same as `image_details`, which finds backups and copies too.
 
         Raises:
-            KeyError: no such snapshot (or it is gone).
+            KeyError: no such image (or it is gone).
         """
-        found = self._find_snapshot(snapshot_id, self.clock.monotonic())
-        if found is None:
-            raise KeyError(snapshot_id)
-        return self._image_details(*found)
+        return self.image_details(snapshot_id)
+
+    def image_details(self, image_id: int) -> dict[str, str]:
+        """What `image.edit` would show now of any own image (a snapshot, a backup,
+        a copy), unwrapped, `slist` left out.
+
+        Raises:
+            KeyError: no such image (or it is gone).
+        """
+        self._fire_schedules()
+        image = self._find_image(image_id, self.clock.monotonic())
+        if image is None:
+            raise KeyError(image_id)
+        return self._image_details(image)
+
+    def backups_of(self, instance_id: int) -> list[dict[str, str]]:
+        """The instance's rows as `instances.fleio_bckps` would list them now
+        (the scheduled backups due by now made first), unwrapped.
+
+        Raises:
+            KeyError: no such instance.
+        """
+        instance = self._instances[instance_id]
+        self._fire_schedules()
+        now = self.clock.monotonic()
+        return [self._backup_row(b, now) for b in self._live_backups(instance, now)]
+
+    def add_backup(
+        self,
+        instance_id: int,
+        name: str,
+        *,
+        backup_type: str = "manual",
+        active: bool = False,
+        protected: bool = False,
+    ) -> int:
+        """Add a backup of the instance, skipping the API's rules (one image at a
+        time, the limits, rotation); a manual one counts in the day's
+        `manual_created_today` all the same.
+
+        Args:
+            instance_id: the instance.
+            name: its name.
+            backup_type: `"manual"` or `"scheduled"` (a scheduled one is
+                overwritten by the rotation like one a schedule made).
+            active: start `Active`, as if made earlier; else `Saving` for the
+                instance's `time_to_active`, then `Active` (`Killed` on an
+                instance added with `kill`).
+            protected: start protected from deletion (and from the rotation).
+
+        Returns:
+            The new backup's id.
+
+        Raises:
+            KeyError: no such instance.
+            ValueError: `backup_type` is not one of `BACKUP_TYPES`.
+        """
+        instance = self._instances[instance_id]
+        if backup_type not in BACKUP_TYPES:
+            raise ValueError(f"backup_type must be one of {BACKUP_TYPES}, got {backup_type!r}")
+        self._fire_schedules()
+        now = self.clock.monotonic()
+        ready_at = now if active else now + instance.delay(self.config.time_to_active)
+        killed = not active and instance.kill
+        backup = self._add_image(
+            instance_id, name, ready_at, killed, kind=BACKUP, backup_type=backup_type
+        )
+        backup.protected = protected
+        return backup.id
+
+    def schedules_of(self, instance_id: int) -> list[dict[str, str]]:
+        """The instance's backup schedules as `instances.fleio_bckps.schedule` would
+        list them, unwrapped.
+
+        Raises:
+            KeyError: no such instance.
+        """
+        if instance_id not in self._instances:
+            raise KeyError(instance_id)
+        return [s.row() for s in self._schedules.values() if s.instance_id == instance_id]
+
+    def backup_rotation(self, instance_id: int) -> int:
+        """How many scheduled backups the instance keeps (`instances.edit`'s
+        `backup_rotation`).
+
+        Raises:
+            KeyError: no such instance.
+        """
+        return self._instances[instance_id].backup_rotation
+
+    def images(self) -> list[dict[str, str]]:
+        """Every own image as `image` would list it now (snapshots, backups, copies,
+        by id), unwrapped, with no stored filter applied."""
+        self._fire_schedules()
+        now = self.clock.monotonic()
+        return [self._image_row(i, now) for i in self._every_image(now)]
+
+    def fail_copies(self, count: int = 1) -> None:
+        """Make the next `count` copies (`image.copy`) end `Killed`, not `Active`.
+        Calls add up.
+
+        Raises:
+            ValueError: `count` is negative.
+        """
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        self._copies_to_fail += count
 
     def expire_sessions(self) -> None:
         """End every session, `token` included, as if each had outlived its TTL."""
         self._sessions.clear()
 
     def set_protected(self, instance_id: int, snapshot_id: int, protected: bool = True) -> None:
-        """Turn a snapshot's `protected` flag on (deletes are refused) or off.
+        """Turn the `protected` flag of a snapshot or a backup of the instance on
+        (deletes are refused, the rotation leaves it) or off.
 
         Raises:
-            KeyError: no such instance or snapshot.
+            KeyError: no such instance, or no such snapshot or backup of it.
         """
-        for snapshot in self._instances[instance_id].snapshots:
-            if snapshot.id == snapshot_id:
-                snapshot.protected = protected
+        instance = self._instances[instance_id]
+        self._fire_schedules()
+        for image in instance.snapshots + instance.backups:
+            if image.id == snapshot_id:
+                image.protected = protected
                 return
         raise KeyError(snapshot_id)
 
@@ -1255,7 +1295,7 @@ class ZomroEmulator:
                 request.transport.abort()
             return web.Response()
         # truncated: a plausible document cut in half, Content-Length matching the cut.
-        sample = self._row(_Snapshot(0, "MySnapshot", "", "", 0.0), 0.0)
+        sample = self._row(_Image(0, "MySnapshot", "", "", 0.0), 0.0)
         body = json.dumps({"doc": {"elem": [{k: _wrap(v) for k, v in sample.items()}]}})
         return web.Response(text=body[: len(body) // 2], content_type="application/json")
 
@@ -1265,7 +1305,10 @@ class ZomroEmulator:
         handler = self._funcs.get(func)
         if handler is None:
             raise _ApiError("missed", "func", f"Function '{func}' not found")
-        return handler(fields, self._user_of(fields.get("auth", "")))
+        user = self._user_of(fields.get("auth", ""))
+        # The server's schedules, caught up before any call can see their backups.
+        self._fire_schedules()
+        return handler(fields, user)
 
     # -- sessions ----------------------------------------------------------------
 
@@ -1303,38 +1346,15 @@ class ZomroEmulator:
             raise _ApiError("missed", field, "Instance not found")
         return instance
 
-    def _live(self, instance: _Instance, now: float) -> list[_Snapshot]:
-        linger = self.config.delete_linger
-        instance.snapshots = [s for s in instance.snapshots if s.status(now, linger) is not None]
-        return instance.snapshots
-
-    def _new_snapshot(
-        self, instance: _Instance, name: str, ready_at: float, killed: bool
-    ) -> _Snapshot:
-        today = _today(self.clock)
-        return _Snapshot(
-            id=next(self._ids),
-            name=name,
-            fleio_id=str(uuid.UUID(int=self._data_rng.getrandbits(128), version=4)),
-            createdate=today,
-            ready_at=ready_at,
-            killed=killed,
-            region=instance.region,
-            updated=today,
-        )
-
-    def _row(self, snapshot: _Snapshot, now: float) -> dict[str, str]:
-        status = snapshot.status(now, self.config.delete_linger) or "Deleting"
-        # The size is known once the image finished, and stays known while it is deleted.
-        end = now if snapshot.deleted_at is None else snapshot.deleted_at
-        finished = not snapshot.killed and end >= snapshot.ready_at
+    def _row(self, snapshot: _Image, now: float) -> dict[str, str]:
+        status, size = self._status_and_size(snapshot, now)
         row = {
             **_STATIC_ROW,
             "createdate": snapshot.createdate,
             "fleio_id": snapshot.fleio_id,
             "fleio_status": status,
             "id": str(snapshot.id),
-            "image_size": "3" if finished else "",
+            "image_size": size,
             "item_real_status": _ITEM_STATUS[status],
             "name": snapshot.name,
             "protected": "on" if snapshot.protected else "off",
@@ -1378,53 +1398,34 @@ class ZomroEmulator:
             doc["elem"] = elem
         return doc
 
-    def _create(self, fields: dict[str, str], user: str) -> Node:
-        instance = self._instance(fields, "plid")
-        name = fields.get("name", "")
-        if fields.get("sok") != "ok":
-            return {"plid": {"$": fields["plid"]}, "name": _wrap(name)}
-        if not name.strip():
-            raise _missed("name")
-        if len(name) > MAX_NAME:
-            raise _bad_value("name", name, f"at most {MAX_NAME} characters are allowed")
-        now = self.clock.monotonic()
-        linger = self.config.delete_linger
-        saving = any(s.status(now, linger) == "Saving" for s in self._live(instance, now))
-        # *Inferred*: OpenStack refuses an image of a server with a rebuild under way.
-        if saving or instance.rebuilding(now) or instance.status(now) == "rebuilding":
-            raise _ApiError("exists", "runningoperation", _RUNNING_OPERATION)
-        delay = instance.time_to_active
-        ready_at = now + (self.config.time_to_active if delay is None else delay)
-        snapshot = self._new_snapshot(instance, name, ready_at, instance.kill)
-        instance.snapshots.append(snapshot)
-        rate = self.config.ambiguous_create_rate
-        if rate > 0 and self._fault_rng.random() < rate:
-            self.ambiguous_creates += 1
-            raise _LostAnswer("html502")
-        doc: Node = {"ok": {}}
-        if self.config.create_returns_id:
-            doc["id"] = {"$": str(snapshot.id)}
-        return doc
-
     def _delete(self, fields: dict[str, str], user: str) -> Node:
-        _int_field(fields, "plid")
-        snapshot_id = _int_field(fields, "elid")
-        elname = fields.get("elname", "")
-        if not elname:
-            raise _missed("elname")
-        if elname != fields["elid"]:
-            raise _bad_value("elname", elname, "elname must repeat the snapshot id in elid")
-        if fields.get("sok") != "ok":
-            raise _missed("sok")
-        instance = self._instance(fields, "plid")
+        """`image.delete` of any own image: `elid` alone (the panel's form), or
+        with `plid`, `elname` and `sok=ok` (the snapshot page's form); *inferred*:
+        the second form is all or nothing, its `plid` must be the image's
+        instance (a copy has none) and its `elname` repeat `elid`."""
+        if not any(fields.get(k) for k in ("plid", "elname", "sok")):
+            image_id, instance_id = _int_field(fields, "elid"), None
+        else:
+            _int_field(fields, "plid")
+            image_id = _int_field(fields, "elid")
+            elname = fields.get("elname", "")
+            if not elname:
+                raise _missed("elname")
+            if elname != fields["elid"]:
+                raise _bad_value("elname", elname, "elname must repeat the image id in elid")
+            if fields.get("sok") != "ok":
+                raise _missed("sok")
+            self._instance(fields, "plid")
+            instance_id = int(fields["plid"])
         now = self.clock.monotonic()
-        snapshot = next((s for s in self._live(instance, now) if s.id == snapshot_id), None)
-        if snapshot is None:
-            raise _ApiError("missed", "elid", "Snapshot not found")
-        if snapshot.protected:
-            raise _ApiError("value", "protected", "The snapshot is protected from deletion")
-        if snapshot.deleted_at is None:
-            snapshot.deleted_at = now
+        image = self._find_image(image_id, now)
+        if image is None or instance_id not in (None, image.instance_id):
+            raise _ApiError("missed", "elid", "Image not found")
+        if image.protected:
+            what = f"The {image.kind.lower()} is protected from deletion"
+            raise _ApiError("value", "protected", what)
+        if image.deleted_at is None:
+            image.deleted_at = now
         rate = self.config.lost_delete_rate
         if rate > 0 and self._fault_rng.random() < rate:
             raise _LostAnswer("html502")
@@ -1498,49 +1499,41 @@ class ZomroEmulator:
 
     # -- images ------------------------------------------------------------------
 
-    def _find_snapshot(self, snapshot_id: int, now: float) -> tuple[int, _Snapshot] | None:
-        for instance_id, instance in self._instances.items():
-            for snapshot in self._live(instance, now):
-                if snapshot.id == snapshot_id:
-                    return instance_id, snapshot
-        return None
-
-    def _image_details(self, instance_id: int, snapshot: _Snapshot) -> dict[str, str]:
-        row = self._row(snapshot, self.clock.monotonic())
+    def _image_details(self, image: _Image) -> dict[str, str]:
+        status, size = self._status_and_size(image, self.clock.monotonic())
+        instance_id = "" if image.instance_id is None else str(image.instance_id)
         details = {
-            "architecture": row["architecture"],
-            "backup_type": "",
-            "created": snapshot.createdate,
-            "disk_format": row["disk_format"],
-            "fleio_id": snapshot.fleio_id,
-            "fleio_status": row["fleio_status"],
-            "id": str(snapshot.id),
-            "image_name": snapshot.name,
-            "image_size": row["image_size"],
-            "image_type": "Snapshot",
-            "instances_id": str(instance_id),
-            "min_disk": row["min_disk"],
-            "min_ram": row["min_ram"],
-            "os_distro": row["os_distro"],
-            "os_version": row["os_version"],
-            "protected": row["protected"],
-            "region": snapshot.region,
-            "updated": snapshot.updated,
+            "architecture": _STATIC_ROW["architecture"],
+            "backup_type": image.backup_type,
+            "created": image.createdate,
+            "disk_format": _STATIC_ROW["disk_format"],
+            "fleio_id": image.fleio_id,
+            "fleio_status": status,
+            "id": str(image.id),
+            "image_name": image.name,
+            "image_size": size,
+            "image_type": image.kind,
+            "instances_id": instance_id,
+            "min_disk": _STATIC_ROW["min_disk"],
+            "min_ram": _STATIC_ROW["min_ram"],
+            "os_distro": _STATIC_ROW["os_distro"],
+            "os_version": _STATIC_ROW["os_version"],
+            "protected": "on" if image.protected else "off",
+            "region": image.region,
+            "updated": image.updated,
             "url": "",
         }
         return details
 
     def _image_edit(self, fields: dict[str, str], user: str) -> Node:
-        snapshot_id = _int_field(fields, "elid")
-        now = self.clock.monotonic()
-        found = self._find_snapshot(snapshot_id, now)
-        if found is None:
+        """`image.edit` of any own image (a snapshot, a backup, a copy) by `elid` alone."""
+        image = self._find_image(_int_field(fields, "elid"), self.clock.monotonic())
+        if image is None:
             raise _ApiError("missed", "elid", "Image not found")
-        instance_id, snapshot = found
         if fields.get("sok") == "ok":
-            return self._image_edit_commit(fields, snapshot)
-        details = self._image_details(instance_id, snapshot)
-        doc: Node = {"elid": {"$": str(snapshot.id)}}
+            return self._image_edit_commit(fields, image)
+        details = self._image_details(image)
+        doc: Node = {"elid": {"$": str(image.id)}}
         doc.update({k: _wrap(v) for k, v in details.items()})
         if self.config.protected_as_orig:
             doc["protected"] = {"$orig": details["protected"]}
@@ -1549,63 +1542,47 @@ class ZomroEmulator:
             "disk_format": [{"$key": f, "$": f} for f in _DISK_FORMATS],
             "architecture": [{"$key": "x86_64", "$": "x86_64"}],
         }
-        doc["slist"] = [self._slist(name, vals, single) for name, vals in choices.items()]
+        doc["slist"] = [_slist(name, vals, single) for name, vals in choices.items()]
         return doc
 
-    def _image_edit_commit(self, fields: dict[str, str], snapshot: _Snapshot) -> Node:
+    def _image_edit_commit(self, fields: dict[str, str], image: _Image) -> Node:
         """Rename and (un)protect. *Inferred*: every `IMAGE_EDIT_REQUIRED` field must
         be sent back (their values are not applied); an absent `protected` keeps
         the flag."""
         if fields.get("clicked_button") != "ok":
             raise _missed("clicked_button")
-        name = fields.get("image_name", "")
-        if not name.strip():
-            raise _missed("image_name")
-        if len(name) > MAX_NAME:
-            raise _bad_value("image_name", name, f"at most {MAX_NAME} characters are allowed")
+        name = _check_name(fields, "image_name", MAX_NAME)
         for field in IMAGE_EDIT_REQUIRED:
             if not fields.get(field):
                 raise _missed(field)
         protected = fields.get("protected")
         if protected is not None and protected not in ("on", "off"):
             raise _bad_value("protected", protected, "on or off is expected")
-        snapshot.name = name
+        image.name = name
         if protected is not None:
-            snapshot.protected = protected == "on"
-        snapshot.updated = _today(self.clock)
+            image.protected = protected == "on"
+        image.updated = _today(self.clock)
         return {"ok": {}}
-
-    @staticmethod
-    def _slist(name: str, vals: list[Node], single: bool) -> Node:
-        node: Node = {"$name": name}
-        if (val := _nodes(vals, single)) is not None:
-            node["val"] = val
-        return node
 
     # -- rebuild -----------------------------------------------------------------
 
-    def _active_snapshots(self, now: float) -> list[_Snapshot]:
-        linger = self.config.delete_linger
-        every = (s for i in self._instances.values() for s in self._live(i, now))
-        return sorted((s for s in every if s.status(now, linger) == "Active"), key=lambda s: s.id)
-
     def _busy_reason(self, instance: _Instance, now: float) -> str | None:
         """Why a rebuild of `instance` is refused as a running operation (*inferred*:
-        not in a steady state, a rebuild under way, a snapshot `Saving`), or None."""
+        not in a steady state, a rebuild under way, a snapshot or a backup
+        `Saving`), or None."""
         if instance.rebuilding(now):
             return "a rebuild is under way"
         if (status := instance.status(now)) not in STEADY_STATUSES:
             return f"the instance is {status}"
-        linger = self.config.delete_linger
-        if any(s.status(now, linger) == "Saving" for s in self._live(instance, now)):
-            return "a snapshot is being taken"
+        if self._taking_image(instance, now):
+            return "a snapshot or a backup is being taken"
         return None
 
     def _rebuild(self, fields: dict[str, str], user: str) -> Node:
         instance = self._instance(fields, "elid")
         instance_id = int(fields["elid"])
         now = self.clock.monotonic()
-        active = self._active_snapshots(now)
+        active = self._active_images(now)
         if fields.get("sok") != "ok":
             single = self.config.single_elem_as_object
             zones = [{"$key": k, "$": v} for k, v in _ZONES.items()]
@@ -1614,9 +1591,9 @@ class ZomroEmulator:
             return {
                 "elid": {"$": str(instance_id)},
                 "slist": [
-                    self._slist("zone", zones, single),
-                    self._slist("select_rebuild", images, single),
-                    self._slist("ssh_keys", keys, single),
+                    _slist("zone", zones, single),
+                    _slist("select_rebuild", images, single),
+                    _slist("ssh_keys", keys, single),
                 ],
             }
         zone = fields.get("zone", "")
