@@ -1,6 +1,6 @@
 """Run every benchmark, each in its own process, and print their figures against the goals.
 
-    python benchmarks/run.py [polling instance_waits overhead scale]
+    python benchmarks/run.py [polling instance_waits copy_waits overhead scale]
 
 Every ratio is measured within one run (the SDK against bare aiohttp in the same
 process, the calls against the schedule of one waiter in the same clock), so
@@ -20,7 +20,7 @@ from pathlib import Path
 from _common import RESULT_PREFIX, Figure, machine
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("polling", "instance_waits", "overhead", "scale")
+BENCHMARKS = ("polling", "instance_waits", "copy_waits", "overhead", "scale")
 
 
 def run(name: str) -> tuple[list[Figure] | None, float]:

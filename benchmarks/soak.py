@@ -1,7 +1,8 @@
-"""Chaos soak: a bulk snapshot job under every fault at once, checked for lost or doubled work.
+"""Chaos soak: a bulk snapshot or backup job under every fault at once: nothing lost or doubled.
 
-Run with `nox -s soak` (1,000 instances) or `python benchmarks/soak.py --instances N`.
-A bounded run is part of the test suite (tests/test_soak.py).
+Run with `nox -s soak` (1,000 instances) or `python benchmarks/soak.py --instances N`
+(`--kind backups` for the same job over `client.backups`). A bounded run of each
+kind is part of the test suite (tests/test_soak.py).
 
 Random faults, ambiguous creates and session expiries go on throughout; on
 top of them, two phases on one virtual clock:
@@ -36,6 +37,7 @@ from zomro_async.testing import OUTAGE_MODES, VirtualClock, ZomroEmulator, pendi
 KILL_EVERY = 25  # every 25th instance ends Killed
 FIRST_INSTANCE = 6_000_001
 NAME = "soak-{instance_id}"
+KINDS = ("snapshots", "backups")
 # What a create caught by an outage longer than the retry budget may end in.
 OUTAGE_FAILURES = (z.TransportError, z.OutcomeUnknown)
 
@@ -77,10 +79,12 @@ class SoakReport:
     delete_virtual_seconds: float = 0.0
     wrong_deletes: list[str] = attrs.Factory(list)
     still_listed: list[int] = attrs.Factory(list)
+    kind: str = "snapshots"
 
     def lines(self) -> list[str]:
         casualties = sum(self.outage_casualties.values())
         return [
+            f"kind                 {self.kind}",
             f"instances            {self.instances} ({self.ok} Active, {self.killed} Killed)",
             f"faults injected      {sum(self.faults.values())} {dict(sorted(self.faults.items()))}",
             f"ambiguous creates    {self.ambiguous_creates}",
@@ -135,9 +139,12 @@ async def soak(
     outage_mode: str = "html503",
     outage_at: float = 12.0,
     lost_delete_rate: float = 0.1,
+    kind: str = "snapshots",
 ) -> SoakReport:
     if outage_mode not in OUTAGE_MODES:
         raise ValueError(f"outage_mode must be one of {OUTAGE_MODES}, got {outage_mode!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     clock = VirtualClock()
     started = time.perf_counter()
     emulator = ZomroEmulator(
@@ -154,12 +161,15 @@ async def soak(
     wrong: list[str] = []
     lost: list[int] = []
     async with emulator:
+        rows_of = emulator.snapshots_of if kind == "snapshots" else emulator.backups_of
 
         def listed(iid: int) -> set[int]:
-            return {int(r["id"]) for r in emulator.snapshots_of(iid)}
+            return {int(r["id"]) for r in rows_of(iid)}
 
         for n, iid in enumerate(ids):
             emulator.add_instance(iid, snapshots=1, time_to_active=4.0 + n % 9, kill=iid in killed)
+            if kind == "backups":
+                emulator.add_backup(iid, "seed-backup", active=True)
         before = {iid: listed(iid) for iid in ids}
         expiries = 0
         outage_window: list[float] = []
@@ -190,23 +200,26 @@ async def soak(
             iid = failed.instance_id
             try:
                 name = NAME.format(instance_id=iid)
-                mine = [s for s in await client.snapshots.list(iid) if s.name == name]
+                mine = [s for s in await getattr(client, kind).list(iid) if s.name == name]
                 if not mine:
                     return None
                 snapshot = min(mine, key=lambda s: s.id)
                 return z.BulkResult(instance_id=iid, snapshot=await snapshot.wait_active())
-            except z.SnapshotFailed as exc:
-                return z.BulkResult(instance_id=iid, snapshot=exc.snapshot, error=exc)
+            except z.ImageFailed as exc:
+                return z.BulkResult(instance_id=iid, snapshot=exc.image, error=exc)
             except z.ZomroError as exc:
                 return z.BulkResult(instance_id=iid, error=exc)
 
         expirer = asyncio.create_task(expire_sessions())
         outager: asyncio.Task[None] | None = None
         async with emulator.client(max_in_flight=cap) as client:
+            resource: z.InstanceImages[z.Snapshot] | z.InstanceImages[z.Backup] = getattr(
+                client, kind
+            )
             if outage_seconds > 0:
                 outager = asyncio.create_task(outage(client))
             try:
-                results = await client.snapshots.create_many(ids, NAME)
+                results = await resource.create_many(ids, NAME)
                 if outager is not None:
                     if outage_window:
                         await outager  # see it through before anything more
@@ -232,9 +245,7 @@ async def soak(
                 )
                 again = [iid for iid, result in redone.items() if result is None]
                 if again:
-                    redone.update(
-                        zip(again, await client.snapshots.create_many(again, NAME), strict=True)
-                    )
+                    redone.update(zip(again, await resource.create_many(again, NAME), strict=True))
                 results = [redone.get(r.instance_id) or r for r in results]
                 created_at = clock.monotonic()
                 # Every wait is over: no poll, retry or login of the SDK may go on.
@@ -242,7 +253,7 @@ async def soak(
                 pending_after_create = len(pending_sdk_tasks())
                 after_create = {iid: listed(iid) for iid in ids}
                 made = [(r.instance_id, r.snapshot_id) for r in results if r.snapshot_id]
-                deletes = await client.snapshots.delete_many(made)
+                deletes = await resource.delete_many(made)
                 deleted_at = clock.monotonic()
             finally:
                 tasks = [t for t in (expirer, outager) if t is not None]
@@ -250,7 +261,7 @@ async def soak(
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
             retries = client.retries
-            list_calls = client.snapshots.poller.list_calls
+            list_calls = resource.poller.list_calls
         await asyncio.sleep(0)
         pending = pending_after_create + len(pending_sdk_tasks())
 
@@ -258,7 +269,7 @@ async def soak(
         for iid, result in zip(ids, results, strict=True):
             expected_failure = iid in killed
             right = result.instance_id == iid and (
-                isinstance(result.error, z.SnapshotFailed) if expected_failure else result.ok
+                isinstance(result.error, z.ImageFailed) if expected_failure else result.ok
             )
             if not right:
                 wrong.append(_describe(result))
@@ -276,11 +287,11 @@ async def soak(
                 still_listed.append(iid)
         for iid in ids:
             if not before[iid] <= listed(iid):
-                wrong_deletes.append(f"{iid}: a snapshot the soak did not make is gone")
+                wrong_deletes.append(f"{iid}: an image the soak did not make is gone")
         return SoakReport(
             instances=instances,
             ok=sum(r.ok for r in results),
-            killed=sum(isinstance(r.error, z.SnapshotFailed) for r in results),
+            killed=sum(isinstance(r.error, z.ImageFailed) for r in results),
             faults=Counter(emulator.faults),
             ambiguous_creates=emulator.ambiguous_creates,
             session_expiries=expiries,
@@ -312,6 +323,7 @@ async def soak(
             delete_virtual_seconds=deleted_at - created_at,
             wrong_deletes=wrong_deletes,
             still_listed=still_listed,
+            kind=kind,
         )
 
 
@@ -343,6 +355,12 @@ def main() -> int:
         default=0.1,
         help="the fraction of delete answers lost after the delete was done (default 0.1)",
     )
+    parser.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="snapshots",
+        help="which of an instance's images the job makes (default snapshots)",
+    )
     args = parser.parse_args()
     report = asyncio.run(
         soak(
@@ -352,6 +370,7 @@ def main() -> int:
             outage_mode=args.outage_mode,
             outage_at=args.outage_at,
             lost_delete_rate=args.lost_delete_rate,
+            kind=args.kind,
         )
     )
     print("\n".join(report.lines()))

@@ -12,9 +12,12 @@ from benchmarks.soak import soak
 INSTANCES = 60
 
 
-@pytest.mark.parametrize(("seed", "outage_mode"), [(7, "html503"), (7, "refuse")])
+@pytest.mark.parametrize(
+    ("seed", "outage_mode", "kind"),
+    [(7, "html503", "snapshots"), (7, "refuse", "snapshots"), (7, "reset", "backups")],
+)
 async def test_a_bulk_job_under_chaos_accounts_for_every_instance(
-    seed: int, outage_mode: str
+    seed: int, outage_mode: str, kind: str
 ) -> None:
     # 60 virtual seconds of outage outlast the retries of a create caught in it
     # (a casualty, done again after it) and the first polls of most waits.
@@ -30,6 +33,7 @@ async def test_a_bulk_job_under_chaos_accounts_for_every_instance(
         # even at this size.
         ambiguous_rate=0.2,
         lost_delete_rate=0.2,
+        kind=kind,
     )
 
     assert report.instances == INSTANCES
