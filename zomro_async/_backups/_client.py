@@ -12,7 +12,7 @@ from .._core import _document
 from .._core._context import ResourceContext
 from .._core._converter import schedule_from_row
 from .._core._inferred import BACKUPS_IN_ALL, BACKUPS_PER_DAY
-from .._core._reconcile import NewNamedChild, Reconciler
+from .._core._reconcile import NewNamedChild
 from .._core._session import filters_cleared_anew, one_operation
 from .._exceptions import BackupFailed, NotFoundError
 from .._images._client import ImagesManager
@@ -138,8 +138,7 @@ class BackupsManager(InstanceImages[Backup]):
         async with self._locks.held(instance_id):
             with filters_cleared_anew():
                 before = await self.schedules(instance_id)
-                return await Reconciler(
-                    self._api,
+                return await self._reconciler(
                     func=_SCHEDULE_EDIT,
                     fields=fields,
                     list_children=lambda: self.schedules(instance_id),
@@ -149,11 +148,6 @@ class BackupsManager(InstanceImages[Backup]):
                         before={s.id for s in before},
                         describe=f"the backup schedule {name!r} of instance {instance_id}",
                     ),
-                    clock=self._clock,
-                    retry=self._retry,
-                    poll=self._poll,
-                    grace=self._grace,
-                    conflict_deadline=self._clock.monotonic() + self._conflict_timeout,
                 ).run()
 
     @one_operation

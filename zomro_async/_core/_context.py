@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
 import attrs
 
+from .._checks import check_callback, check_timeout
 from .._clock import Clock
 from ._locks import KeyedLocks
-from ._poller import Poller, PollPolicy
+from ._poller import Item, Listing, Poller, PollPolicy, judge_active, judge_deleted
+from ._reconcile import Evidence, Reconciler
 from ._retry import RetryPolicy
 from ._session import ApiSession
+
+V = TypeVar("V")
+ItemT = TypeVar("ItemT", bound=Item)
 
 
 @attrs.frozen(kw_only=True)
@@ -45,3 +53,57 @@ class ResourceManager:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._api!r})"
+
+    def _reconciler(
+        self,
+        *,
+        func: str,
+        fields: Mapping[str, str],
+        list_children: Callable[[], Awaitable[Sequence[V]]],
+        parent_id: int,
+        evidence: Evidence[V],
+        conflict_deadline: float | None = None,
+        **options: Any,
+    ) -> Reconciler[V]:
+        """A change sent through send-and-reconcile under this client's policies;
+        the conflict deadline is `conflict_timeout` from now unless given."""
+        if conflict_deadline is None:
+            conflict_deadline = self._clock.monotonic() + self._conflict_timeout
+        return Reconciler(
+            self._api,
+            func=func,
+            fields=fields,
+            list_children=list_children,
+            parent_id=parent_id,
+            evidence=evidence,
+            clock=self._clock,
+            retry=self._retry,
+            poll=self._poll,
+            grace=self._grace,
+            conflict_deadline=conflict_deadline,
+            **options,
+        )
+
+    async def _await_active(
+        self,
+        listing: Listing[ItemT],
+        item_id: int,
+        timeout: float,
+        on_update: Callable[[ItemT], object] | None,
+    ) -> ItemT:
+        """`item_id` of `listing` once Active, through the shared poller (checked
+        timeout and callback)."""
+        return await self.poller.wait(
+            listing,
+            item_id,
+            timeout=check_timeout(timeout),
+            judge=judge_active(listing, item_id),
+            goal="Active",
+            on_update=check_callback(on_update, "on_update"),
+        )
+
+    async def _await_gone(self, listing: Listing[Any], item_id: int, timeout: float) -> None:
+        """Return once `item_id` is no longer listed, through the shared poller."""
+        await self.poller.wait(
+            listing, item_id, timeout=check_timeout(timeout), judge=judge_deleted, goal="deleted"
+        )

@@ -6,13 +6,13 @@ import builtins
 import uuid
 from collections.abc import Callable, Mapping
 
-from .._checks import check_callback, check_id, check_name, check_timeout
+from .._checks import check_id, check_name
 from .._core import _document
 from .._core._context import ResourceManager
 from .._core._converter import image_from_row
 from .._core._inferred import IMAGES_FILTER
-from .._core._poller import Listing, judge_active, judge_deleted
-from .._core._reconcile import NewNamedChild, Reconciler
+from .._core._poller import Listing
+from .._core._reconcile import NewNamedChild
 from .._core._session import filters_cleared_anew, one_operation
 from .._exceptions import ImageFailed, NotFoundError, ResponseError
 from ._domain import Image
@@ -135,8 +135,7 @@ class ImagesManager(ResourceManager):
             # are decided by absences: each listing clears the filter itself.
             with filters_cleared_anew():
                 before = await self.list()
-                return await Reconciler(
-                    self._api,
+                return await self._reconciler(
                     func=_COPY,
                     fields=fields,
                     list_children=self.list,
@@ -147,11 +146,6 @@ class ImagesManager(ResourceManager):
                         describe=f"the copy {name!r} of image {image_id} in {label}",
                         where=lambda image: image.region == label,
                     ),
-                    clock=self._clock,
-                    retry=self._retry,
-                    poll=self._poll,
-                    grace=self._grace,
-                    conflict_deadline=self._clock.monotonic() + self._conflict_timeout,
                 ).run()
 
     @one_operation
@@ -173,15 +167,7 @@ class ImagesManager(ResourceManager):
             TypeError, ValueError: bad id, timeout or callback (nothing is sent).
         """
         image_id = check_id(image_id, "image_id")
-        listing = self._listing()
-        return await self.poller.wait(
-            listing,
-            image_id,
-            timeout=check_timeout(timeout),
-            judge=judge_active(listing, image_id),
-            goal="Active",
-            on_update=check_callback(on_update, "on_update"),
-        )
+        return await self._await_active(self._listing(), image_id, timeout, on_update)
 
     @one_operation
     async def delete(self, image_id: int) -> None:
@@ -204,13 +190,7 @@ class ImagesManager(ResourceManager):
             WaitTimeout: still listed at the deadline.
         """
         image_id = check_id(image_id, "image_id")
-        await self.poller.wait(
-            self._listing(),
-            image_id,
-            timeout=check_timeout(timeout),
-            judge=judge_deleted,
-            goal="deleted",
-        )
+        await self._await_gone(self._listing(), image_id, timeout)
 
     async def details(self, image_id: int, *, instance_id: int | None = None) -> dict[str, str]:
         """The preview of `image.edit elid=<image_id>`: each field's text.

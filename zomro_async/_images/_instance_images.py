@@ -11,7 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
-from .._checks import check_callback, check_id, check_name, check_timeout, unique
+from .._checks import check_id, check_name, unique
 from .._core._bulk import (
     BulkJob,
     BulkResult,
@@ -24,8 +24,8 @@ from .._core._bulk import (
 from .._core._context import ResourceContext, ResourceManager
 from .._core._converter import instance_image_from_row
 from .._core._inferred import StoredFilter
-from .._core._poller import Listing, judge_active, judge_deleted, judge_settled
-from .._core._reconcile import NewNamedChild, Reconciler
+from .._core._poller import Listing, judge_settled
+from .._core._reconcile import NewNamedChild
 from .._core._session import filters_cleared_anew, one_operation
 from .._exceptions import NotFoundError, WaitTimeout, ZomroError
 from .._instances._domain import Instance
@@ -212,8 +212,7 @@ class InstanceImages(ResourceManager, Generic[IM]):
             if busy:
                 await self._settle(instance_id, busy, deadline - self._clock.monotonic())
                 before = await self.list(instance_id)
-            return await Reconciler(
-                self._api,
+            return await self._reconciler(
                 func=self._kind.create_func,
                 fields={
                     "plid": str(instance_id),
@@ -228,10 +227,6 @@ class InstanceImages(ResourceManager, Generic[IM]):
                     before={s.id for s in before},
                     describe=f"the {self._kind.what} {name!r} of instance {instance_id}",
                 ),
-                clock=self._clock,
-                retry=self._retry,
-                poll=self._poll,
-                grace=self._grace,
                 conflict_deadline=deadline,
             ).run()
 
@@ -388,15 +383,7 @@ class InstanceImages(ResourceManager, Generic[IM]):
         """
         instance_id = check_id(instance_id, "instance_id")
         image_id = check_id(image_id, f"{self._kind.what}_id")
-        listing = self._listing(instance_id)
-        return await self.poller.wait(
-            listing,
-            image_id,
-            timeout=check_timeout(timeout),
-            judge=judge_active(listing, image_id),
-            goal="Active",
-            on_update=check_callback(on_update, "on_update"),
-        )
+        return await self._await_active(self._listing(instance_id), image_id, timeout, on_update)
 
     @one_operation
     async def wait_deleted(
@@ -410,13 +397,7 @@ class InstanceImages(ResourceManager, Generic[IM]):
         """
         instance_id = check_id(instance_id, "instance_id")
         image_id = check_id(image_id, f"{self._kind.what}_id")
-        await self.poller.wait(
-            self._listing(instance_id),
-            image_id,
-            timeout=check_timeout(timeout),
-            judge=judge_deleted,
-            goal="deleted",
-        )
+        await self._await_gone(self._listing(instance_id), image_id, timeout)
 
     def create_many(
         self,

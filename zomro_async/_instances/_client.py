@@ -24,7 +24,6 @@ from .._core._inferred import (
     REBUILD_STATUS_LAG,
 )
 from .._core._poller import Judge, Listing
-from .._core._reconcile import Reconciler
 from .._core._session import filters_cleared_anew, one_operation
 from .._exceptions import InstanceFailed, NotFoundError
 from .._images._client import ImagesManager
@@ -360,17 +359,12 @@ class InstancesManager(ResourceManager):
         async with self._locks.held(instance_id):
             with filters_cleared_anew():
                 deadline = self._clock.monotonic() + self._conflict_timeout
-                reconciler = Reconciler(
-                    self._api,
+                reconciler = self._reconciler(
                     func=_REBUILD,
                     fields=fields,
                     list_children=self.list,
                     parent_id=instance_id,
                     evidence=_RebuildEvidence(instance_id, label),
-                    clock=self._clock,
-                    retry=self._retry,
-                    poll=self._poll,
-                    grace=self._grace,
                     conflict_deadline=deadline,
                     confirm=False,
                     min_watch=REBUILD_STATUS_LAG,
