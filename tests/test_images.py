@@ -142,3 +142,11 @@ async def test_image_delete_sends_elid_alone(api: FakeApi, client: z.ZomroClient
         "func": "image.delete",
         "elid": "9",
     }
+
+
+async def test_a_missing_image_is_not_found_in_the_account(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api.on("image", listing(image_row(5, "snap")))
+    with pytest.raises(z.NotFoundError, match="^the account has no image 9 "):
+        await client.images.wait_active(9)

@@ -102,6 +102,13 @@ class Listing(Generic[V]):
     )
 
     @property
+    def owner(self) -> str:
+        """The parent as messages name it: "instance 5203773", or "the account"."""
+        return (
+            "the account" if self.parent_what == "account" else f"{self.parent_what} {self.parent}"
+        )
+
+    @property
     def key(self) -> tuple[str, int]:
         return (self.func, self.parent)
 
@@ -116,14 +123,13 @@ def judge_active(listing: Listing[V], item_id: int) -> Judge[V, V]:
         if current is None:
             if last is None:
                 raise NotFoundError(
-                    f"{listing.parent_what} {listing.parent} has no {listing.what} {item_id}",
+                    f"{listing.owner} has no {listing.what} {item_id}",
                     type="missed",
                     object="elid",
                     func=listing.func,
                 )
             raise listing.failure(
-                f"{listing.what} {item_id} of {listing.parent_what} {listing.parent} "
-                "disappeared while awaited",
+                f"{listing.what} {item_id} of {listing.owner} disappeared while awaited",
                 last,
             )
         status = current.status
@@ -131,7 +137,7 @@ def judge_active(listing: Listing[V], item_id: int) -> Judge[V, V]:
             return True, current
         if status.failed or status.being_deleted:
             raise listing.failure(
-                f"{listing.what} {current.id} of {listing.parent_what} {listing.parent} "
+                f"{listing.what} {current.id} of {listing.owner} "
                 f"is {current.status_text or status.value}",
                 current,
             )
