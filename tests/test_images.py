@@ -73,12 +73,16 @@ async def test_copy_maps_a_region_label_to_its_key_and_finds_the_copy(
 async def test_copy_takes_a_region_key_and_defaults_to_the_images_name(
     api: FakeApi, client: z.ZomroClient
 ) -> None:
-    api.on("image.copy", preview("nightly"), doc(ok={}))
-    api._script["image"] = [listing(), listing(image_row(9, "nightly", "Germany-1", "Saving"))]
+    api.on("image.copy", preview("named in the preview"), doc(ok={}))
+    source = image_row(5, "nightly")
+    api._script["image"] = [
+        listing(source),
+        listing(source, image_row(9, "nightly", "Germany-1", "Saving")),
+    ]
     copy = await client.images.copy(5, region="9")
     assert (copy.id, copy.name) == (9, "nightly")
     assert api.forms[2]["region"] == "9"
-    assert api.forms[2]["image_name"] == "nightly"
+    assert api.forms[2]["image_name"] == "nightly"  # the listed name, not the preview's
 
 
 async def test_a_region_not_offered_is_a_value_error_naming_those_offered(
@@ -97,7 +101,7 @@ async def test_a_region_not_offered_is_a_value_error_naming_those_offered(
     [
         (0, "Germany-1", None, ValueError),
         (5, "", None, ValueError),
-        (5, None, None, ValueError),
+        (5, None, None, TypeError),
         (5, "Germany-1", "", ValueError),
         (5, "Germany-1", "x" * 101, ValueError),
     ],
@@ -119,10 +123,55 @@ async def test_a_lost_copy_answer_that_made_the_copy_is_no_duplicate(
     api: FakeApi, client: z.ZomroClient
 ) -> None:
     api.on("image.copy", preview(), (502, "<html>bad gateway</html>"))
-    api._script["image"] = [listing(), listing(image_row(9, "dr", "Germany-1", "Saving"))]
+    source = image_row(5, "snap")
+    api._script["image"] = [listing(source), listing(source, image_row(9, "dr", "GERMANY-1 "))]
     copy = await client.images.copy(5, region="Germany-1", name="dr")
-    assert copy.id == 9
+    assert copy.id == 9  # the listing's spelling of the region is not the preview's
     assert [f.get("sok") for f in api.forms if f["func"] == "image.copy"] == [None, "ok"]
+
+
+async def test_a_lost_copy_answer_never_shown_is_unknown_and_never_sent_again(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api.on("image.copy", preview(), (502, "<html>bad gateway</html>"), doc(ok={}))
+    api.on("image", listing(image_row(5, "snap")))
+    with pytest.raises(z.OutcomeUnknown) as caught:
+        await client.images.copy(5, region="Germany-1", name="dr")
+    assert caught.value.name == "dr"
+    assert [f.get("sok") for f in api.forms if f["func"] == "image.copy"] == [None, "ok"]
+    # It was watched for the copy's listing lag, not only the request's grace.
+    assert api.funcs().count("image") > 10
+
+
+async def test_two_new_images_of_the_name_in_the_region_are_no_proof(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    # A backup of an instance in that region, of the same name, appeared meanwhile.
+    api.on("image.copy", preview(), doc(ok={}))
+    source = image_row(5, "snap")
+    both = [image_row(8, "dr", "Germany-1", image_type="Backup"), image_row(9, "dr", "Germany-1")]
+    api._script["image"] = [listing(source), listing(source, *both)]
+    with pytest.raises(z.OutcomeUnknown, match="8, 9"):
+        await client.images.copy(5, region="Germany-1", name="dr")
+
+
+@pytest.mark.parametrize("state", ["Killed", "Deleting"])
+async def test_copying_a_failed_or_deleted_image_is_refused_before_sending(
+    api: FakeApi, client: z.ZomroClient, state: str
+) -> None:
+    api.on("image.copy", preview())
+    api.on("image", listing(image_row(5, "snap", status=state)))
+    with pytest.raises(ValueError, match=state):
+        await client.images.copy(5, region="Germany-1")
+    assert all("sok" not in f for f in api.forms if f["func"] == "image.copy")
+
+
+async def test_copying_an_unlisted_image_is_not_found(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on("image.copy", preview())
+    api.on("image", listing(image_row(6, "other")))
+    with pytest.raises(z.NotFoundError):
+        await client.images.copy(5, region="Germany-1")
+    assert all("sok" not in f for f in api.forms if f["func"] == "image.copy")
 
 
 async def test_a_failed_copy_fails_its_wait_with_image_failed(
@@ -148,5 +197,5 @@ async def test_a_missing_image_is_not_found_in_the_account(
     api: FakeApi, client: z.ZomroClient
 ) -> None:
     api.on("image", listing(image_row(5, "snap")))
-    with pytest.raises(z.NotFoundError, match="^the account has no image 9 "):
+    with pytest.raises(z.NotFoundError, match=r"^the account has no image 9 "):
         await client.images.wait_active(9)

@@ -10,7 +10,7 @@ import pytest
 import zomro_async as z
 from zomro_async.testing import VirtualClock, ZomroEmulator
 
-from ._support import OTHER_VM, UNKNOWN_VM, VM, Connect, StartEmulator
+from ._support import OTHER_VM, UNKNOWN_VM, VM, Connect, StartEmulator, until
 
 S = z.ImageStatus
 CREATE = "instances.fleio_bckps.edit"
@@ -261,6 +261,25 @@ async def test_a_lost_copy_answer_makes_no_second_copy(
     copy = await client.images.copy(int(snapshot["id"]), region="Germany-1", name="dr")
     copies = [i for i in emulator.images() if i["image_name"] == "dr"]
     assert [int(i["id"]) for i in copies] == [copy.id]
+
+
+async def test_a_backup_of_the_copys_name_made_there_meanwhile_is_never_taken_for_it(
+    start_emulator: StartEmulator, connect: Connect, zomro_clock: VirtualClock
+) -> None:
+    emulator = await start_emulator()
+    emulator.add_instance(VM)  # in Netherlands-2
+    emulator.add_instance(OTHER_VM, region="Netherlands-1")
+    source = emulator.add_backup(VM, "nightly", active=True)
+    emulator.hold("image.copy", 5.0, count=2)  # the preview and the commit answer late
+    client = connect(emulator)
+    copying = asyncio.ensure_future(client.images.copy(source, region="Netherlands-1"))
+    # While the commit is held, after the copy listed what was there before it:
+    await until(lambda: emulator.calls["image.copy"] == 2, zomro_clock, step=0.1)
+    await client.backups.create(OTHER_VM, "nightly")
+    with pytest.raises(z.OutcomeUnknown, match="could be it"):
+        await copying
+    # Both exist; neither was taken for the other, and nothing was sent twice.
+    assert emulator.calls["image.copy"] == 2
 
 
 async def test_a_failed_copy_fails_its_wait(

@@ -106,4 +106,11 @@ SCHEDULE_CLOCK_OFFSET = datetime.timedelta(hours=3)
 
 # *Inferred*: `image.copy` answers nothing but an error or success; the copy is
 # found as an image of its name, new since the copy was sent, listed by `image`
-# in the target region. Its `image_type` is not relied on.
+# in the target region (its spelling compared case-insensitively). Its
+# `image_type` is not relied on. Another image of that name that appears in
+# that region meanwhile (a backup of an instance there) makes the result
+# ambiguous: `OutcomeUnknown`, never a guess.
+# How long after the request a copy shows in the listing is unknown: a copy
+# whose answer was lost is watched for this long, and never sent again
+# (`OutcomeUnknown` if it does not show), since a late one would be a second copy.
+COPY_LISTING_LAG = 120.0

@@ -66,6 +66,10 @@ class Evidence(Protocol[V]):
         """Our result, if `listed` shows it (`accepted`: the API took the change)."""
 
 
+class AmbiguousEvidence(Exception):
+    """The listing shows more than one item that could be the change's result."""
+
+
 class NewNamedChild(Generic[N]):
     """A create's proof: an item of its name that was not listed before.
 
@@ -85,11 +89,15 @@ class NewNamedChild(Generic[N]):
         before: set[int],
         describe: str,
         where: Callable[[N], bool] | None = None,
+        one_candidate: bool = False,
     ) -> None:
         self.name = self.label = name
         self.before = set(before)  # ids that are certainly not this call's
         self.describe = describe
         self._where = where  # what else the item must be (a copy: in its region)
+        # Where others' items of the name may appear meanwhile (the account's
+        # images, not one locked instance's), two candidates are no proof.
+        self._one_candidate = one_candidate
 
     def learn(self, listed: Sequence[N]) -> None:
         self.before.update(c.id for c in listed)
@@ -104,6 +112,9 @@ class NewNamedChild(Generic[N]):
         ]
         by_id = [c for c in fresh if c.id == created_id]
         candidates = by_id or fresh
+        if self._one_candidate and len(candidates) > 1:
+            ids = ", ".join(str(c.id) for c in sorted(candidates, key=lambda c: c.id))
+            raise AmbiguousEvidence(f"{len(candidates)} new items could be it ({ids})")
         return min(candidates, key=lambda c: c.id) if candidates else None
 
 
@@ -162,6 +173,7 @@ class Reconciler(Generic[V]):
         conflict_deadline: float,
         confirm: bool = True,
         min_watch: float = 0.0,
+        resend_unseen: bool = True,
     ) -> None:
         self._api = api
         self._func = func
@@ -177,6 +189,9 @@ class Reconciler(Generic[V]):
         # Whether an accepted change must be seen listed (a create) before it returns.
         self._confirm_listed = confirm
         self._min_watch = min_watch
+        # Whether a change that may have acted, unseen after the watch, is sent
+        # again (a create that lists at once) or left unknown (one that may list late).
+        self._resend_unseen = resend_unseen
         self.may_have_acted = False  # one of our requests may have reached the server
         self.accepted = False  # the API answered the create with success
         self.created_id: int | None = None
@@ -233,6 +248,10 @@ class Reconciler(Generic[V]):
                     made = await self._look_for(exc, max(grace, self._min_watch))
                     if made is not None:
                         return made
+                    if not self._resend_unseen:
+                        raise self._unknown(
+                            "it was not listed within the watch, and may still appear", exc
+                        ) from exc
                     spent = self._clock.monotonic() - looked_at
                     started += max(0.0, min(spent, self._min_watch) - grace)
                 elif not self.may_have_acted:
@@ -271,7 +290,10 @@ class Reconciler(Generic[V]):
             await self._made_or_forget()
 
     def _ours(self, children: Sequence[V]) -> V | None:
-        return self.evidence.find(children, accepted=self.accepted, created_id=self.created_id)
+        try:
+            return self.evidence.find(children, accepted=self.accepted, created_id=self.created_id)
+        except AmbiguousEvidence as exc:
+            raise self._unknown(str(exc), None) from None
 
     async def _look_for(self, error: TransportError, grace: float) -> V | None:
         """The item the lost create made, watching for `grace` seconds: a server
@@ -319,23 +341,25 @@ class Reconciler(Generic[V]):
         """The accepted item, as soon as it is listed (within the grace)."""
         if not self._confirm_listed:
             try:
-                made = self._ours(await self._list())
+                listed = await self._list()
             except ZomroError as exc:
                 raise self._unknown(
                     "the API accepted the change, then the listing after it failed", exc
                 ) from exc
+            made = self._ours(listed)
             if made is None:
                 raise self._unknown("the API accepted the change but does not list it", None)
             return made
-        deadline = self._clock.monotonic() + max(self._grace, self._poll.initial)
+        deadline = self._clock.monotonic() + max(self._grace, self._poll.initial, self._min_watch)
         step = 0
         while True:
             try:
-                made = self._ours(await self._list())
+                listed = await self._list()
             except ZomroError as exc:
                 raise self._unknown(
                     "the API accepted the create, then the listing that confirms it failed", exc
                 ) from exc
+            made = self._ours(listed)
             if made is not None:
                 return made
             remaining = deadline - self._clock.monotonic()

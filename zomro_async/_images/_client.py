@@ -10,7 +10,7 @@ from .._checks import check_id, check_name
 from .._core import _document
 from .._core._context import ResourceManager
 from .._core._converter import image_from_row
-from .._core._inferred import IMAGES_FILTER
+from .._core._inferred import COPY_LISTING_LAG, IMAGES_FILTER
 from .._core._poller import Listing
 from .._core._reconcile import NewNamedChild
 from .._core._session import filters_cleared_anew, one_operation
@@ -95,9 +95,12 @@ class ImagesManager(ResourceManager):
         The preview names the regions the image may go to; `region` is one of
         them, by its label ("Netherlands-1") or its key. The answer says nothing,
         so the copy is found in the account's listing: a new image of `name` in
-        that region. As for a create, it is never blindly sent twice: after a
-        failure that may have acted, the listing decides. Copies into one region
-        from this client run one at a time.
+        that region. A copy is never sent twice: after a failure that may have
+        acted, the listing is watched for `COPY_LISTING_LAG` (120 s) and, the copy
+        not seen, the outcome is unknown rather than risk a second copy. Another
+        new image of that name in that region meanwhile (a backup of an
+        instance there) makes it unknown too, never a guess. Copies into one
+        region from this client run one at a time.
 
         Args:
             image_id: the image to copy.
@@ -108,44 +111,49 @@ class ImagesManager(ResourceManager):
             The copy, usually `SAVING`: `await copy.wait_active()` (it may take hours).
 
         Raises:
-            ValueError, TypeError: a bad id or name, or a region the preview does
-                not offer (the image's own, or an unknown one); nothing is copied.
+            ValueError, TypeError: a bad id or name, a region the preview does
+                not offer (the image's own, or an unknown one), or an image that
+                failed or is being deleted; nothing is copied.
             NotFoundError: no such image.
-            ConflictError: the image stayed busy (not Active) past `conflict_timeout`.
-            OutcomeUnknown: a request may have acted and the images could not be
-                listed to tell; list them before copying again.
+            ConflictError: the image stayed busy (not yet Active) past `conflict_timeout`.
+            OutcomeUnknown: a request may have acted and the copy was not seen
+                (or could not be told from another new image of its name); list
+                the images before copying again.
             TransportError: the API could not be reached, and nothing was copied.
         """
         image_id = check_id(image_id, "image_id")
-        if not isinstance(region, str) or not region.strip():
+        if not isinstance(region, str):
+            raise TypeError(f"region must be a str, not {type(region).__name__}")
+        if not region.strip():
             raise ValueError("region must name a region, e.g. 'Netherlands-1'")
         if name is not None:
             name = check_name(name, "a copy's name", limit=_COPY_NAME)
         preview = await self._api.call(_COPY, {"elid": str(image_id)})
         key, label = _region_offered(preview, region, image_id)
-        if name is None:
-            name = check_name(
-                _document.form_value(preview, "image_name") or "",
-                "a copy's name",
-                limit=_COPY_NAME,
-            )
-        fields = {"elid": str(image_id), "image_name": name, "region": key, "sok": "ok"}
+        spellings = {key.strip().casefold(), label.strip().casefold()}
         async with self._locks.held((_COPY, key)):
             # Which images were there before, and whether a lost copy made one,
             # are decided by absences: each listing clears the filter itself.
             with filters_cleared_anew():
                 before = await self.list()
+                source = _copyable(before, image_id)
+                if name is None:
+                    name = check_name(source.name, "a copy's name", limit=_COPY_NAME)
                 return await self._reconciler(
                     func=_COPY,
-                    fields=fields,
+                    fields={"elid": str(image_id), "image_name": name, "region": key, "sok": "ok"},
                     list_children=self.list,
                     parent_id=_ACCOUNT,
                     evidence=NewNamedChild(
                         name=name,
                         before={i.id for i in before},
                         describe=f"the copy {name!r} of image {image_id} in {label}",
-                        where=lambda image: image.region == label,
+                        where=lambda i: (i.region or "").strip().casefold() in spellings,
+                        one_candidate=True,
                     ),
+                    # A copy may show late: a lost one is watched for, never re-sent.
+                    min_watch=COPY_LISTING_LAG,
+                    resend_unseen=False,
                 ).run()
 
     @one_operation
@@ -192,6 +200,7 @@ class ImagesManager(ResourceManager):
         image_id = check_id(image_id, "image_id")
         await self._await_gone(self._listing(), image_id, timeout)
 
+    @one_operation
     async def details(self, image_id: int, *, instance_id: int | None = None) -> dict[str, str]:
         """The preview of `image.edit elid=<image_id>`: each field's text.
 
@@ -223,6 +232,7 @@ class ImagesManager(ResourceManager):
             )
         return fields
 
+    @one_operation
     async def fleio_id(self, image_id: int) -> tuple[uuid.UUID, Mapping[str, str]]:
         """The image's Glance UUID (`fleio_id`), with the details it came in.
 
@@ -239,6 +249,7 @@ class ImagesManager(ResourceManager):
                 f"image {image_id} has no readable fleio_id", field="fleio_id", value=text
             ) from None
 
+    @one_operation
     async def set_protected(
         self, image_id: int, protected: bool, *, instance_id: int | None = None
     ) -> None:
@@ -259,6 +270,20 @@ class ImagesManager(ResourceManager):
             sok="ok",
         )
         await self._api.call(_EDIT, form)
+
+
+def _copyable(listed: builtins.list[Image], image_id: int) -> Image:
+    """The image to copy, from the account's listing: `NotFoundError` when it is
+    not there, `ValueError` when it failed or is being deleted (waiting would not help)."""
+    for image in listed:
+        if image.id == image_id:
+            if image.status.failed or image.status.being_deleted:
+                state = image.status_text or image.status.value
+                raise ValueError(f"image {image_id} is {state}: only an Active image is copied")
+            return image
+    raise NotFoundError(
+        f"the account has no image {image_id}", type="missed", object="elid", func=_LIST
+    )
 
 
 def _region_offered(preview: _document.Doc, region: str, image_id: int) -> tuple[str, str]:
