@@ -11,8 +11,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from zomro_async import __version__
 
+from ._backups_cmd import backups
 from ._demo import demo
 from ._emulator_cmd import emulator
+from ._images_cmd import images
 from ._instances_cmd import instances
 from ._restore_cmd import restore
 from ._rotate_cmd import rotate
@@ -37,13 +39,16 @@ Exit status: 0 all done; 1 some items failed; 2 usage error;
 )
 @click.version_option(__version__, prog_name="zomro-async")
 def main() -> None:
-    """Zomro Cloud VPS instances, their snapshots and restores, and an emulator of
-    Zomro's API to try them on."""
+    """Zomro Cloud VPS: instances, snapshots, backups (and their schedules), images
+    and their copies to other regions, restores, and an emulator of Zomro's API to
+    try them on."""
 
 
 # A new command is a module exposing a click command, added here.
 main.add_command(instances)
 main.add_command(snapshots)
+main.add_command(backups)
+main.add_command(images)
 main.add_command(restore)
 main.add_command(rotate)
 main.add_command(demo)

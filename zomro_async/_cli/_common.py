@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 import click
@@ -29,7 +29,7 @@ from zomro_async._checks import check_base_url
 from zomro_async._client import DEFAULT_BASE_URL
 
 from . import _progress, _sandbox
-from ._progress import Key, ProgressView, Tracker
+from ._progress import SNAPSHOTS, Items, Key, ProgressView, Tracker, follow
 
 EXIT_FAILED = 1
 EXIT_AUTH = 3
@@ -68,6 +68,13 @@ ALL_OPTION = click.option(
     is_flag=True,
     help="Every instance of the account (listed at the start), instead of INSTANCE ids.",
 )
+
+
+def unique_ids(ids: Sequence[int], what: str) -> list[int]:
+    """`ids` as a list; `ValueError` (a usage error, through `usage`) if one repeats."""
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{what} is given twice")
+    return list(ids)
 
 
 def check_targets(instances: Sequence[int], all_instances: bool) -> None:
@@ -276,7 +283,10 @@ class Run:
     tracker: Tracker
 
     def progress(self, keys: Sequence[Key], *, finish: Iterable[Kind], title: str) -> ProgressView:
-        return _progress.ProgressView(keys, finish=finish, title=title, err=self.settings.as_json)
+        """The progress of `keys`, named as the tracker's items are."""
+        return ProgressView(
+            keys, finish=finish, title=title, err=self.settings.as_json, items=self.tracker.items
+        )
 
     def now(self) -> datetime.datetime:
         """The client clock's wall time, for progress lines."""
@@ -289,21 +299,33 @@ class Run:
         every instance of the account (`ListFailed` if they cannot be listed)."""
         return await self.all_instances() if all_instances else instances
 
+    async def over_instances(
+        self,
+        instances: Sequence[int],
+        all_instances: bool,
+        start: Callable[[Sequence[int | z.Instance]], z.BulkJob[T]],
+        *,
+        finish: Iterable[Kind],
+        title: str,
+    ) -> list[T]:
+        """Run the bulk job `start` makes of the instances a command works on (the
+        ids given, or with `--all` the account's), one progress item an instance;
+        its results in order. Input the SDK refuses is a usage error."""
+        targets = await self.targets(instances, all_instances)
+        job = usage(lambda: start(targets))
+        keys = [(i if isinstance(i, int) else i.id, None) for i in targets]
+        return await follow(job, self.progress(keys, finish=finish, title=title))
+
     async def all_instances(self) -> list[z.Instance]:
         """Every instance of the account; `ListFailed` if they cannot be listed
         (`AuthError` and `TransportError` stop the command as ever)."""
-        try:
-            return await self.client.instances.list()
-        except (z.AuthError, z.TransportError):
-            raise
-        except z.ZomroError as exc:
-            raise ListFailed(exc) from exc
+        return await must_list(self.client.instances.list(), "the instances of the account")
 
     def event(
         self,
         kind: Kind,
         instance_id: int,
-        snapshot: z.Snapshot,
+        snapshot: z.InstanceImage,
         error: BaseException | None = None,
     ) -> z.ProgressEvent:
         """An event of work done outside a bulk job, stamped with the client's clock."""
@@ -313,11 +335,24 @@ class Run:
 
 
 class ListFailed(Exception):
-    """`--all`: the account's instances could not be listed (`error` tells why)."""
+    """What a command works on (`what`: with `--all`, the account's instances) could
+    not be listed (`error` tells why): the command stops, with exit status 1."""
 
-    def __init__(self, error: z.ZomroError) -> None:
-        super().__init__(f"cannot list the instances of the account: {error}")
+    def __init__(self, error: z.ZomroError, what: str) -> None:
+        super().__init__(f"cannot list {what}: {error}")
         self.error = error
+        self.what = what
+
+
+async def must_list(listing: Awaitable[T], what: str) -> T:
+    """What `listing` lists; `ListFailed` (naming `what`) if the API refuses it.
+    `AuthError` and `TransportError` stop the command as ever."""
+    try:
+        return await listing
+    except (z.AuthError, z.TransportError):
+        raise
+    except z.ZomroError as exc:
+        raise ListFailed(exc, what) from exc
 
 
 def usage(build: Callable[[], T]) -> T:
@@ -326,6 +361,68 @@ def usage(build: Callable[[], T]) -> T:
         return build()
     except (ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+async def asked(call: Awaitable[T]) -> T:
+    """`call`'s value; as `usage`, the SDK's refusal of bad input is a usage error."""
+    try:
+        return await call
+    except (ValueError, TypeError) as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+async def or_error(call: Awaitable[T]) -> T | z.ZomroError:
+    """`call`'s value, or the error of the API that refused it (an item's failure)."""
+    try:
+        return await call
+    except z.ZomroError as exc:
+        return exc
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Listed = TypeVar("Listed", bound=_Identified)
+
+
+async def by_id(listing: Awaitable[Iterable[Listed]]) -> dict[int, Listed]:
+    """What `listing` lists, by id, for the names of a command's items: empty when
+    it cannot be listed (each item's call then tells what is wrong). `AuthError`
+    and `TransportError` stop the command as ever."""
+    try:
+        return {item.id: item for item in await listing}
+    except (z.AuthError, z.TransportError):
+        raise
+    except z.ZomroError:
+        return {}
+
+
+M = TypeVar("M")
+
+
+def last_seen(error: z.ZomroError, model: type[M]) -> M | None:
+    """The last state seen of what a failed wait awaited, if it is a `model`: the
+    image of an `ImageFailed`, or the `last` of a `WaitTimeout`."""
+    if isinstance(error, z.ImageFailed) and isinstance(error.image, model):
+        return error.image
+    if isinstance(error, z.WaitTimeout) and isinstance(error.last, model):
+        return error.last
+    return None
+
+
+def await_later(run: Run, one: str, many: str) -> list[str]:
+    """The notes of a command that did not wait (no `--wait`): what is on its way
+    (`one`: `the copy is being made`; `many` when several commands await it) and
+    the `wait` commands that await it, as Ctrl-C would print them; none when
+    nothing is left to await."""
+    commands = run.tracker.resume(run.settings.flags())
+    if len(commands) == 1:
+        return [f"{one}; `{commands[0]}` awaits it"]
+    if not commands:
+        return []
+    return [f"{many}; to await them, run:", *(f"  {command}" for command in commands)]
 
 
 # -- output ----------------------------------------------------------------------
@@ -340,6 +437,7 @@ class Outcome:
     table: Table
     extra: dict[str, Any] = attrs.field(factory=dict)  # more top-level JSON keys
     notes: list[str] = attrs.field(factory=list)  # lines printed under the table
+    remarks: list[str] = attrs.field(factory=list)  # lines on stderr (people's output only)
     # What stopped the command before any item (exit 1): `--all` could not list.
     failure: BaseException | None = None
     failure_what: str = "the command failed"
@@ -349,13 +447,24 @@ def error_json(error: BaseException | None) -> dict[str, str] | None:
     return None if error is None else {"type": type(error).__name__, "message": str(error)}
 
 
+def image_fields(
+    image: z.InstanceImage | z.Image | None,
+    image_id: int | None = None,
+    *,
+    id_key: str = "snapshot_id",
+) -> Row:
+    """The id (`id_key`), `name` and `status` keys of a JSON row, for any image:
+    a snapshot, a backup, an image of the account."""
+    if image is None:
+        return {id_key: image_id, "name": None, "status": None}
+    # A stand-in made from ids alone has no name, and no known status.
+    status = None if image.status is z.ImageStatus.UNKNOWN else image.status.value
+    return {id_key: image.id, "name": image.name or None, "status": status}
+
+
 def snapshot_fields(snapshot: z.InstanceImage | None, snapshot_id: int | None = None) -> Row:
     """The `snapshot_id`, `name` and `status` keys of a JSON row."""
-    if snapshot is None:
-        return {"snapshot_id": snapshot_id, "name": None, "status": None}
-    # A stand-in made from ids alone has no name, and no known status.
-    status = None if snapshot.status is z.SnapshotStatus.UNKNOWN else snapshot.status.value
-    return {"snapshot_id": snapshot.id, "name": snapshot.name or None, "status": status}
+    return image_fields(snapshot, snapshot_id)
 
 
 def instance_fields(instance: z.Instance | None) -> Row:
@@ -385,10 +494,15 @@ def result_row(instance_id: int, fields: Row, error: BaseException | None, **mor
     }
 
 
+_ID_COLUMNS = frozenset(
+    {"Instance", "Snapshot", "New snapshot", "Backup", "Schedule", "Image", "Copy", "Keeps"}
+)
+
+
 def new_table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
     for column in columns:
-        numeric = column in {"Instance", "Snapshot", "New snapshot"}
+        numeric = column in _ID_COLUMNS
         # Names fold rather than lose their end (the date and time) to an ellipsis.
         table.add_column(
             column, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold"
@@ -399,9 +513,8 @@ def new_table(title: str, *columns: str) -> Table:
 def status_text(status: str | None, ok: bool = True) -> Text:
     if not ok:
         return Text(status or "failed", style="red")
-    style = {"active": "green", "deleted": "green", "error": "red", "killed": "red"}.get(
-        status or "", "yellow"
-    )
+    done = {"active": "green", "deleted": "green", "removed": "green"}
+    style = {**done, "error": "red", "killed": "red"}.get(status or "", "yellow")
     return Text(status or "-", style=style)
 
 
@@ -456,18 +569,28 @@ def _report(settings: Settings, command: str, outcome: Outcome) -> int:
         code = EXIT_FAILED
     for row in outcome.rows:
         if not row["ok"]:
-            snapshot = f" snapshot {row['snapshot_id']}" if row.get("snapshot_id") else ""
             error = row["error"]
-            click.echo(
-                f"error: instance {row['instance_id']}{snapshot}: "
-                f"{error['type']}: {error['message']}",
-                err=True,
-            )
-    unknown = {row["instance_id"] for row in outcome.rows} - set(_sandbox.INSTANCES)
+            click.echo(f"error: {_item(row)}: {error['type']}: {error['message']}", err=True)
+    if not settings.as_json:
+        for remark in outcome.remarks:
+            click.echo(remark, err=True)
+    instances = {row.get("instance_id") for row in outcome.rows} - {None}
+    unknown = instances - set(_sandbox.INSTANCES)
     if settings.emulator and unknown:
         known = " ".join(map(str, _sandbox.INSTANCES))
         click.echo(f"the emulator's instances are {known}", err=True)
     return code
+
+
+def _item(row: Row) -> str:
+    """What a failed row is about, from its ids in order: `instance 5203773 snapshot
+    5204214`, `instance 5203773 backup 5204230`, `image 5204227 copy 5204230`."""
+    parts = [
+        f"{key.removesuffix('_id')} {value}"
+        for key, value in row.items()
+        if key.endswith("_id") and isinstance(value, int) and not isinstance(value, bool)
+    ]
+    return " ".join(parts) or "item"
 
 
 def _report_fatal(settings: Settings, command: str, error: BaseException, code: int) -> int:
@@ -478,33 +601,38 @@ def _report_fatal(settings: Settings, command: str, error: BaseException, code: 
 
 
 def _report_interrupted(settings: Settings, command: str, tracker: Tracker) -> int:
+    items = tracker.items
     resume = tracker.resume(settings.flags())
-    restores = [
+    told = [
         f"the restore of instance {i} was sent and may have begun: see instances list"
         for i in sorted(tracker.restoring)
     ]
+    told += tracker.notes.values()  # what a command that tracks itself left to say
     if settings.as_json:
         interrupted = KeyboardInterrupt("interrupted: the job was cancelled")
         rows = []
         for key, event in tracker.last.items():  # `status`: the latest event's kind
-            fields = snapshot_fields(tracker.made.get(key) or event.snapshot)
+            image = tracker.made.get(key) or event.snapshot
+            fields = image_fields(image, id_key=items.id_key)
             rows.append(result_row(key[0], {**fields, "status": event.kind.value}, event.error))
         click.echo(_document(command, rows, interrupted, resume=resume))
         click.echo("interrupted: the job was cancelled", err=True)
-        for line in restores:
+        for line in told:
             click.echo(line, err=True)
         return EXIT_INTERRUPTED
     click.echo("interrupted: the job was cancelled")
     if tracker.made:
         click.echo("created before the interruption:")
-        for (instance_id, snapshot_id), snapshot in tracker.made.items():
-            state = tracker.last[instance_id, snapshot_id].kind.value
-            click.echo(f"  instance {instance_id} snapshot {snapshot_id} {snapshot.name} ({state})")
+        for key, image in tracker.made.items():
+            state = tracker.last[key].kind.value
+            click.echo(f"  {items.describe(key, image.name)} ({state})")
     elif tracker.creates:
-        click.echo("no snapshot was created before the interruption")
+        click.echo(f"no {items.second} was created before the interruption")
     if tracker.creates:
-        click.echo("a create sent just before the interruption may yet appear: see snapshots list")
-    for line in restores:
+        click.echo(
+            f"a create sent just before the interruption may yet appear: see {items.group} list"
+        )
+    for line in told:
         click.echo(line)
     if resume:
         click.echo("to resume, run:")
@@ -516,12 +644,20 @@ def _report_interrupted(settings: Settings, command: str, tracker: Tracker) -> i
 Body = Callable[[Run], Awaitable[Outcome]]
 
 
-def run_command(settings: Settings, command: str, body: Body, *, creates: bool = False) -> None:
+def run_command(
+    settings: Settings,
+    command: str,
+    body: Body,
+    *,
+    creates: bool = False,
+    items: Items = SNAPSHOTS,
+) -> None:
     """Run a command's body and exit with its status: 0 done, 1 some items failed,
     3 authentication failed, 4 the API could not be reached, 130 interrupted.
+    `items` names what it works on, in progress lines and after Ctrl-C.
     """
     arguments = client_settings(settings, os.environ)
-    tracker = _progress.Tracker(creates=creates)
+    tracker = Tracker(creates=creates, items=items)
 
     async def main() -> Outcome:
         async with open_client(settings, arguments) as client:
@@ -533,7 +669,7 @@ def run_command(settings: Settings, command: str, body: Body, *, creates: bool =
                     errors=[],
                     table=new_table(""),
                     failure=exc.error,
-                    failure_what="cannot list the instances of the account",
+                    failure_what=f"cannot list {exc.what}",
                 )
 
     try:

@@ -22,6 +22,7 @@ from ._common import (
     run_command,
     status_text,
     timeout_option,
+    unique_ids,
     usage,
 )
 from ._sandbox import SANDBOX_HELP
@@ -110,7 +111,7 @@ def wait(
 async def _wait(
     run: Run, instance_ids: tuple[int, ...], goal: z.InstanceStatus | None, timeout: float
 ) -> Outcome:
-    ids = usage(lambda: _unique(instance_ids))
+    ids = usage(lambda: unique_ids(instance_ids, "an instance id"))
     # The waits ride out an outage until their deadline; an API that cannot be
     # reached at all when the command starts is told at once instead.
     known = {i.id: i for i in await run.all_instances()}
@@ -161,9 +162,3 @@ async def _wait(
         errors=[error for _, error in found],
         table=table,
     )
-
-
-def _unique(instance_ids: tuple[int, ...]) -> list[int]:
-    if len(set(instance_ids)) != len(instance_ids):
-        raise ValueError("an instance id is given twice")
-    return list(instance_ids)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+import attrs
 import click
 from rich.console import Console
 from rich.progress import (
@@ -44,11 +45,47 @@ def stamp(at: datetime.datetime) -> str:
 Key = tuple[int, int | None]
 
 
-class Tracker:
-    """Every snapshot a job touched, as `on_progress` saw it: what Ctrl-C reports."""
+@attrs.frozen
+class Items:
+    """What a command's items are called: `first` and `second` name the two ids of
+    a progress key (`instance 5203773 backup 5204230 saving`); `group` is the
+    command group whose `wait` resumes them after Ctrl-C."""
 
-    def __init__(self, *, creates: bool = False) -> None:
+    first: str = "instance"
+    second: str = "snapshot"
+    group: str = "snapshots"
+
+    @property
+    def id_key(self) -> str:
+        """The JSON key of the second id: `snapshot_id`, `backup_id`."""
+        return f"{self.second}_id"
+
+    def describe(self, key: Key, state: str) -> str:
+        """`instance 5203773 snapshot 5204214 active`, `instance 5203773 running`."""
+        first, second = key
+        about = "" if second is None else f" {self.second} {second}"
+        return f"{self.first} {first}{about} {state}"
+
+
+SNAPSHOTS = Items()
+BACKUPS = Items(second="backup", group="backups")
+IMAGES = Items(first="image", second="copy", group="images")
+
+
+class Tracker:
+    """Every snapshot (backup, copy: as `items` names them) a job touched, as
+    `on_progress` saw it: what Ctrl-C reports.
+
+    A command that tracks its items itself (no bulk job) keeps `notes` up to
+    date, what to tell if it is interrupted now, and `awaited`, the ids still
+    awaited that `zomro-async <group> wait` takes, by key.
+    """
+
+    def __init__(self, *, creates: bool = False, items: Items = SNAPSHOTS) -> None:
         self.creates = creates
+        self.items = items
+        self.notes: dict[Key, str] = {}
+        self.awaited: dict[Key, int] = {}
         self.made: dict[tuple[int, int], z.InstanceImage] = {}  # from CREATED events
         self.last: dict[tuple[int, int], z.ProgressEvent] = {}  # each snapshot's latest event
         self.goals: dict[tuple[int, int], Kind] = {}  # still awaited: ACTIVE or DELETED
@@ -81,8 +118,8 @@ class Tracker:
             self.goals.pop(key, None)
 
     def resume(self, flags: Sequence[str]) -> list[str]:
-        """The `snapshots wait` and `instances wait` commands (with `flags`) that finish
-        what is still awaited."""
+        """The `snapshots wait` (`backups wait`, `images wait`) and `instances wait`
+        commands (with `flags`) that finish what is still awaited."""
         commands = []
         for goal, flag in ((Kind.ACTIVE, []), (Kind.DELETED, ["--deleted"])):
             by_instance: dict[int, list[str]] = {}
@@ -90,7 +127,7 @@ class Tracker:
                 if wanted is goal:
                     by_instance.setdefault(instance_id, []).append(str(snapshot_id))
             for instance_id, ids in by_instance.items():
-                words = ["zomro-async", "snapshots", "wait", *flag, *flags]
+                words = ["zomro-async", self.items.group, "wait", *flag, *flags]
                 commands.append(shlex.join([*words, str(instance_id), *ids]))
         by_flags: dict[tuple[str, ...], list[str]] = {}
         for instance_id, wait_flags in self.instance_goals.items():
@@ -98,6 +135,9 @@ class Tracker:
         for wait_flags, instance_ids in by_flags.items():
             words = ["zomro-async", "instances", "wait", *wait_flags, *flags]
             commands.append(shlex.join([*words, *instance_ids]))
+        if self.awaited:
+            ids = [str(i) for i in self.awaited.values()]
+            commands.append(shlex.join(["zomro-async", self.items.group, "wait", *flags, *ids]))
         return commands
 
 
@@ -106,13 +146,21 @@ class ProgressView:
     (`2026-11-28T18:00:00Z instance 5203773 snapshot 5204214 active`), no control codes.
 
     `keys` are the items: `(instance_id, None)` when an instance is one item,
-    `(instance_id, snapshot_id)` otherwise. An item is done at a `finish` kind
-    or FAILED, or at `close()`.
+    `(instance_id, snapshot_id)` otherwise, named as `items` says (`image
+    5204227 copy 5204230 active`). An item is done at a `finish` kind or
+    FAILED, or at `close()`.
     """
 
     def __init__(
-        self, keys: Sequence[Key], *, finish: Iterable[Kind], title: str, err: bool
+        self,
+        keys: Sequence[Key],
+        *,
+        finish: Iterable[Kind],
+        title: str,
+        err: bool,
+        items: Items = SNAPSHOTS,
     ) -> None:
+        self._items = items
         self._finish = frozenset(finish) | {Kind.FAILED}
         self._err = err
         self._keys = frozenset(keys)
@@ -133,7 +181,7 @@ class ProgressView:
             )
             self._overall = self._bars.add_task(title, total=len(keys))
             for key in keys:
-                self._tasks[key] = self._bars.add_task(_label(key, "waiting"), total=1)
+                self._tasks[key] = self._bars.add_task(items.describe(key, "waiting"), total=1)
 
     def __enter__(self) -> ProgressView:
         if self._bars is not None:
@@ -174,7 +222,7 @@ class ProgressView:
         if self._bars is None:
             self._line(key, label, state, at, error)
         elif key in self._tasks:
-            self._bars.update(self._tasks[key], description=_label(label, state))
+            self._bars.update(self._tasks[key], description=self._items.describe(label, state))
         if done:
             self._complete(key)
 
@@ -193,7 +241,7 @@ class ProgressView:
         if self._printed.get(key) == (label[1], state):
             return  # one line per change, not one per poll
         self._printed[key] = (label[1], state)
-        line = f"{stamp(at)} {_label(label, state)}"
+        line = f"{stamp(at)} {self._items.describe(label, state)}"
         if error is not None:
             line += f": {type(error).__name__}: {error}"
         click.echo(line, err=self._err)
@@ -205,12 +253,6 @@ class ProgressView:
         if self._bars is not None and key in self._tasks:
             self._bars.update(self._tasks[key], completed=1)
             self._bars.advance(self._overall)
-
-
-def _label(key: Key, state: str) -> str:
-    instance_id, snapshot_id = key
-    snapshot = "" if snapshot_id is None else f" snapshot {snapshot_id}"
-    return f"instance {instance_id}{snapshot} {state}"
 
 
 async def follow(job: z.BulkJob[T], view: ProgressView) -> list[T]:

@@ -22,9 +22,7 @@ from ._common import (
     snapshot_fields,
     status_text,
     timeout_option,
-    usage,
 )
-from ._progress import follow
 from ._sandbox import SANDBOX_HELP
 
 ROTATE_JSON_HELP = """\b
@@ -82,20 +80,20 @@ async def _rotate(
     dry_run: bool,
     timeout: float,
 ) -> Outcome:
-    targets = await run.targets(instances, all_instances)
-    job = usage(
-        lambda: run.client.snapshots.rotate(
+    results = await run.over_instances(
+        instances,
+        all_instances,
+        lambda targets: run.client.snapshots.rotate(
             targets,
             keep=keep,
             prefix=prefix,
             dry_run=dry_run,
             timeout=timeout,
             on_progress=run.tracker.record,
-        )
+        ),
+        finish=(),
+        title="rotating",
     )
-    keys = [(i if isinstance(i, int) else i.id, None) for i in targets]
-    view = run.progress(keys, finish=(), title="rotating")
-    results = await follow(job, view)
     if dry_run:
         table = new_table("Rotation plan (dry run)", "Instance", "Would create", "Would delete")
         for r in results:
