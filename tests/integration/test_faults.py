@@ -9,7 +9,7 @@ import pytest
 import zomro_async as z
 from zomro_async.testing import FAULT_KINDS, VirtualClock, ZomroEmulator
 
-from ._support import VM, Connect, StartEmulator, ids_of, total_calls
+from ._support import VM, Connect, StartEmulator, ids_of, total_calls, until
 
 S = z.SnapshotStatus
 LIST = "instances.snapshots"
@@ -207,36 +207,32 @@ async def test_bulk_creates_through_faults_make_exactly_one_each(
 
 
 async def _create_against_a_server_slower_than_the_client(
-    start_emulator: StartEmulator, connect: Connect, time_to_active: float
+    start_emulator: StartEmulator,
+    connect: Connect,
+    clock: VirtualClock,
+    time_to_active: float,
 ) -> tuple[ZomroEmulator, z.Snapshot]:
-    # seed 22: the first two create posts are slow (handled after 0.3 s, long after the
-    # client's 0.05 s timeout), the third is prompt.
-    emulator = await start_emulator(
-        fault_rate=0.5,
-        fault_kinds=("slow",),
-        slow_seconds=0.3,
-        time_to_active=time_to_active,
-        seed=22,
-    )
+    # The proxy gives up on the first two create posts at once (504), and the
+    # backend carries each out 40 s later: after the client's 20 s watch of the
+    # first, and after it sent the create again.
+    emulator = await start_emulator(time_to_active=time_to_active)
+    emulator.act_late(EDIT, 40.0, count=2)
     emulator.add_instance(VM)
-    client = connect(emulator, token=emulator.token, request_timeout=0.05)
+    client = connect(emulator, token=emulator.token, request_timeout=20.0)
     snap = await client.snapshots.create(VM, "once")
-    for _ in range(100):  # let the abandoned requests finish on the server
-        if not emulator.in_flight:
-            break
-        await asyncio.sleep(0.01)
-    assert emulator.faults["slow"] > 0
-    assert emulator.calls[EDIT] > 1  # the create was re-sent after a timeout
+    await until(lambda: not emulator.late_acts_pending, clock)  # both posts land
+    assert emulator.late_acts[EDIT] == 2
+    assert emulator.calls[EDIT] == 2  # the create was re-sent after the first failed
     return emulator, snap
 
 
 async def test_a_create_abandoned_on_a_slow_server_makes_no_duplicate(
-    start_emulator: StartEmulator, connect: Connect
+    start_emulator: StartEmulator, connect: Connect, zomro_clock: VirtualClock
 ) -> None:
     # Real snapshots take minutes: the abandoned request lands while the re-sent
     # one is still Saving, and the API refuses it (one snapshot in progress).
     emulator, snap = await _create_against_a_server_slower_than_the_client(
-        start_emulator, connect, time_to_active=60.0
+        start_emulator, connect, zomro_clock, time_to_active=60.0
     )
     assert ids_of(emulator, VM) == [snap.id]
 
@@ -249,9 +245,9 @@ async def test_a_create_abandoned_on_a_slow_server_makes_no_duplicate(
     "not acted on yet",
 )
 async def test_an_instant_snapshot_and_a_server_slower_than_the_grace_can_duplicate(
-    start_emulator: StartEmulator, connect: Connect
+    start_emulator: StartEmulator, connect: Connect, zomro_clock: VirtualClock
 ) -> None:
     emulator, snap = await _create_against_a_server_slower_than_the_client(
-        start_emulator, connect, time_to_active=0.0
+        start_emulator, connect, zomro_clock, time_to_active=0.0
     )
     assert ids_of(emulator, VM) == [snap.id]

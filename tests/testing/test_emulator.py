@@ -962,3 +962,31 @@ async def test_close_drops_held_answers_without_waiting() -> None:
         with pytest.raises(DROPPED):
             await request
         assert emu.in_flight == 0
+
+
+async def test_act_late_answers_a_fault_now_and_acts_later() -> None:
+    clock = VirtualClock()
+    async with ZomroEmulator(clock=clock) as emu, aiohttp.ClientSession() as http:
+        emu.add_instance(VM)
+        emu.act_late(EDIT, 30.0)
+        api = Api(emu, http)
+        status, _, _ = await api.post(
+            {"func": EDIT, "auth": emu.token, "plid": str(VM), "name": "late", "sok": "ok"}
+        )
+        assert status == 504
+        assert emu.snapshots_of(VM) == []  # not yet: the backend still has it
+        assert emu.late_acts_pending == 1
+        await clock.sleep(30.0)
+        assert [row["name"] for row in emu.snapshots_of(VM)] == ["late"]
+        assert (emu.late_acts[EDIT], emu.late_acts_pending) == (1, 0)
+        # Only the next call was affected.
+        doc = await api.call(EDIT, plid=str(VM), name="now", sok="ok")
+        assert "error" in doc  # refused: "late" is still Saving
+
+
+def test_act_late_refuses_bad_arguments() -> None:
+    emu = ZomroEmulator()
+    with pytest.raises(ValueError, match=">= 0"):
+        emu.act_late(EDIT, -1.0)
+    with pytest.raises(ValueError, match="kind"):
+        emu.act_late(EDIT, 1.0, kind="html418")

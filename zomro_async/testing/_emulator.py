@@ -513,6 +513,9 @@ class ZomroEmulator(_ImagesMixin):
         self.ambiguous_creates = 0
         self.lost_answers: collections.Counter[str] = collections.Counter()
         self.held_answers: collections.Counter[str] = collections.Counter()
+        # Calls answered with a fault at once and carried out later (`act_late`).
+        self.late_acts: collections.Counter[str] = collections.Counter()
+        self.late_acts_pending = 0
         self.failed_logins = 0
         self.outage_answers = 0
         self.in_flight = 0
@@ -534,6 +537,9 @@ class ZomroEmulator(_ImagesMixin):
         self._url: str | None = None
         self._addresses: list[tuple[Any, ...]] = []
         self._lost: dict[str, collections.deque[str]] = collections.defaultdict(collections.deque)
+        self._late: dict[str, collections.deque[tuple[float, str]]] = collections.defaultdict(
+            collections.deque
+        )
         self._login_faults: collections.deque[tuple[str, float | str | None]] = collections.deque()
         self._holds: dict[str, _Hold] = {}
         self._held_tasks: set[asyncio.Task[Any]] = set()
@@ -939,6 +945,44 @@ class ZomroEmulator(_ImagesMixin):
             raise ValueError(f"kind must be one of {LOST_ANSWER_KINDS}, got {kind!r}")
         self._lost[func].extend([kind] * count)
 
+    def act_late(self, func: str, seconds: float, count: int = 1, *, kind: str = "html504") -> None:
+        """Answer the next `count` calls of `func` with a fault at once, and carry
+        each out `seconds` later on the emulator's clock.
+
+        The proxy gave up on the request (its 504 page, by default) while the
+        backend still had it: what the call does happens after the client was
+        told it failed, possibly after the client sent it again. Its real
+        answer goes nowhere. Each counts in `late_acts[func]` once carried out;
+        `late_acts_pending` is how many are still to come. `close()` drops them.
+
+        Args:
+            func: the `func` field, e.g. `"instances.snapshots.edit"`.
+            seconds: how long after its arrival the call is carried out.
+            count: how many calls, from the next one on.
+            kind: the fault answered at once: one of `LOST_ANSWER_KINDS`.
+
+        Raises:
+            ValueError: a negative `seconds` or `count`, or an unknown `kind`.
+        """
+        if seconds < 0 or count < 0:
+            raise ValueError(f"seconds and count must be >= 0, got {seconds}, {count}")
+        if kind not in LOST_ANSWER_KINDS:
+            raise ValueError(f"kind must be one of {LOST_ANSWER_KINDS}, got {kind!r}")
+        self._late[func].extend([(seconds, kind)] * count)
+
+    async def _carry_out_later(self, func: str, fields: dict[str, str], seconds: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._held_tasks.add(task)
+        try:
+            await self.clock.sleep(seconds)
+            with contextlib.suppress(_ApiError, _LostAnswer):
+                self._dispatch(func, fields)  # its answer goes nowhere
+            self.late_acts[func] += 1
+        finally:
+            self.late_acts_pending -= 1
+            self._held_tasks.discard(task)
+
     def fail_logins(
         self, count: int, *, kind: str = "http429", retry_after: float | str | None = None
     ) -> None:
@@ -1222,6 +1266,12 @@ class ZomroEmulator(_ImagesMixin):
             kind, retry_after = self._login_faults.popleft()
             self.failed_logins += 1
             return self._fault_response(request, kind, retry_after)
+
+        if late := self._late.get(func):
+            seconds, kind = late.popleft()
+            self.late_acts_pending += 1
+            asyncio.get_running_loop().create_task(self._carry_out_later(func, fields, seconds))
+            return self._fault_response(request, kind)
 
         fault = self._draw_fault()
         if fault == "slow":
