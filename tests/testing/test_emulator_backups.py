@@ -8,7 +8,6 @@ only the tests move. The clock starts at 2026-01-01 00:00:00 UTC, a Thursday:
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -26,6 +25,8 @@ from zomro_async.testing._emulator_images import (
     LIMIT_OBJECTS,
     SCHEDULE_TZ,
 )
+
+from ._support import PanelApi
 
 VM = 5203773
 OTHER = 5203774
@@ -70,33 +71,8 @@ IMAGE_ROW_KEYS = {
 TO_0201 = 23 * 3600 + 60
 
 
-class Api:
-    """Authorised urlencoded form posts to the emulator, as Zomro's panel sends them."""
-
-    def __init__(self, emu: ZomroEmulator, http: aiohttp.ClientSession) -> None:
-        self.emu, self.http = emu, http
-
-    def form(self, func: str, **fields: Any) -> dict[str, str]:
-        sent = {"func": func, "auth": self.emu.token, "out": "json", "lang": "en"}
-        sent.update({k: str(v) for k, v in fields.items() if v is not None})
-        return sent
-
-    async def post(self, func: str, **fields: Any) -> tuple[int, str]:
-        async with self.http.post(self.emu.url, data=self.form(func, **fields)) as resp:
-            return resp.status, await resp.text()
-
-    async def call(self, func: str, **fields: Any) -> dict[str, Any]:
-        """`doc` of a JSON call; fields given as None are left out."""
-        status, text = await self.post(func, **fields)
-        assert status == 200
-        doc: dict[str, Any] = json.loads(text)["doc"]
-        return doc
-
-    async def error(self, func: str, **fields: Any) -> tuple[str, str]:
-        error: dict[str, Any] = (await self.call(func, **fields))["error"]
-        assert error["$lang"] == "en"
-        assert set(error["msg"]) == {"$"}
-        return error["$type"], error["$object"]
+class Api(PanelApi):
+    """The panel's posts, with the backup calls these tests make."""
 
     async def backup(self, name: str = "manual-1", plid: int = VM, **fields: Any) -> Any:
         form = {"plid": plid, "name": name, "rotation_days": "", "rotation_time": "", "sok": "ok"}
