@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from click.testing import CliRunner, Result
@@ -15,6 +15,8 @@ A, B, C = _sandbox.SAMPLE_INSTANCES
 DOOMED = _sandbox.DOOMED_INSTANCE
 # A step that changes a seeded emulator before its command runs (`sandbox_setup`).
 Setup = Callable[[ZomroEmulator], object]
+# A step awaited on a seeded emulator before a command runs (after the `Setup`s).
+AsyncSetup = Callable[[ZomroEmulator], Awaitable[object]]
 
 
 def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:

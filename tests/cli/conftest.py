@@ -12,7 +12,9 @@ import pytest
 from zomro_async._cli import _sandbox
 from zomro_async.testing import ZomroEmulator
 
-from ._support import Setup
+from ._support import AsyncSetup, Setup
+
+Seeded = tuple[list[ZomroEmulator], list[Setup], list[AsyncSetup]]
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +26,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def _seeded(monkeypatch: pytest.MonkeyPatch) -> tuple[list[ZomroEmulator], list[Setup]]:
+def _seeded(monkeypatch: pytest.MonkeyPatch) -> Seeded:
     started: list[ZomroEmulator] = []
     setups: list[Setup] = []
+    steps: list[AsyncSetup] = []
     seeded = _sandbox.seeded_emulator
 
     @contextlib.asynccontextmanager
@@ -34,24 +37,32 @@ def _seeded(monkeypatch: pytest.MonkeyPatch) -> tuple[list[ZomroEmulator], list[
         async with seeded() as emulator:
             for setup in setups:
                 setup(emulator)
+            for step in steps:
+                await step(emulator)
             emulator.calls.clear()
             started.append(emulator)
             yield emulator
 
     monkeypatch.setattr(_sandbox, "seeded_emulator", keep)
-    return started, setups
+    return started, setups, steps
 
 
 @pytest.fixture
-def emulators(_seeded: tuple[list[ZomroEmulator], list[Setup]]) -> list[ZomroEmulator]:
+def emulators(_seeded: Seeded) -> list[ZomroEmulator]:
     """Each seeded emulator a command ran against (closed, but its state and counters kept)."""
     return _seeded[0]
 
 
 @pytest.fixture
-def sandbox_setup(_seeded: tuple[list[ZomroEmulator], list[Setup]]) -> list[Setup]:
+def sandbox_setup(_seeded: Seeded) -> list[Setup]:
     """Steps (append them) applied to each seeded emulator before its command runs."""
     return _seeded[1]
+
+
+@pytest.fixture
+def async_setup(_seeded: Seeded) -> list[AsyncSetup]:
+    """Steps awaited on each seeded emulator before its command runs (after `sandbox_setup`)."""
+    return _seeded[2]
 
 
 @pytest.fixture

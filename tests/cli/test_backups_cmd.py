@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -18,10 +16,9 @@ import zomro_async as z
 from zomro_async._cli import _progress, _sandbox
 from zomro_async.testing import ZomroEmulator
 
-from ._support import DOOMED, A, B, C, Setup, document, invoke
+from ._support import DOOMED, A, AsyncSetup, B, C, Setup, document, invoke
 
 Kind = z.ProgressKind
-AsyncSetup = Callable[[ZomroEmulator], Awaitable[object]]
 LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ instance (\d+)(?: backup (\d+))? (\w+)(?:: (.*))?$"
 )
@@ -87,26 +84,6 @@ def backed_up(sandbox_setup: list[Setup]) -> dict[str, int]:
     sandbox_setup.append(step)
     assert invoke("backups", "list", str(A), "--emulator").exit_code == 0
     return made
-
-
-@pytest.fixture
-def async_setup(
-    emulators: list[ZomroEmulator], monkeypatch: pytest.MonkeyPatch
-) -> list[AsyncSetup]:
-    """Steps awaited on each seeded emulator before its command runs (after `sandbox_setup`)."""
-    steps: list[AsyncSetup] = []
-    inner = _sandbox.seeded_emulator
-
-    @contextlib.asynccontextmanager
-    async def seeded() -> AsyncIterator[ZomroEmulator]:
-        async with inner() as emulator:
-            for step in steps:
-                await step(emulator)
-            emulator.calls.clear()
-            yield emulator
-
-    monkeypatch.setattr(_sandbox, "seeded_emulator", seeded)
-    return steps
 
 
 @pytest.fixture

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from click.testing import Result
 
-from zomro_async._cli import _progress, _sandbox
+from zomro_async._cli import _progress
 from zomro_async.testing import ZomroEmulator
 
-from ._support import DOOMED, A, B, C, Setup, invoke
+from ._support import DOOMED, A, AsyncSetup, B, C, Setup, invoke
 
-AsyncSetup = Callable[[ZomroEmulator], Awaitable[object]]
 SEED_1 = 5_204_214  # A's seed-1 snapshot, in Netherlands-2 like every seeded image
 HOME, AWAY = "Netherlands-2", "Netherlands-1"
 OFFERED = "the regions offered are Netherlands-1, Germany-1, USA-1"
@@ -66,26 +63,6 @@ def image_document(result: Result) -> dict[str, Any]:
 def no_traceback(result: Result) -> None:
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-
-
-@pytest.fixture
-def async_setup(
-    emulators: list[ZomroEmulator], monkeypatch: pytest.MonkeyPatch
-) -> list[AsyncSetup]:
-    """Steps awaited on each seeded emulator before its command runs (after `sandbox_setup`)."""
-    steps: list[AsyncSetup] = []
-    inner = _sandbox.seeded_emulator
-
-    @contextlib.asynccontextmanager
-    async def seeded() -> AsyncIterator[ZomroEmulator]:
-        async with inner() as emulator:
-            for step in steps:
-                await step(emulator)
-            emulator.calls.clear()
-            yield emulator
-
-    monkeypatch.setattr(_sandbox, "seeded_emulator", seeded)
-    return steps
 
 
 # -- list ------------------------------------------------------------------------
