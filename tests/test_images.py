@@ -199,3 +199,10 @@ async def test_a_missing_image_is_not_found_in_the_account(
     api.on("image", listing(image_row(5, "snap")))
     with pytest.raises(z.NotFoundError, match=r"^the account has no image 9 "):
         await client.images.wait_active(9)
+
+
+async def test_copy_regions_are_the_previews_offer(api: FakeApi, client: z.ZomroClient) -> None:
+    api.on("image.copy", preview())
+    assert await client.images.copy_regions(5) == {"7": "Netherlands-1", "9": "Germany-1"}
+    assert api.forms[0]["elid"] == "5"
+    assert "sok" not in api.forms[0]

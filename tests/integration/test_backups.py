@@ -242,6 +242,9 @@ async def test_copy_to_the_images_own_region_is_refused_before_copying(
     emulator.add_instance(VM, snapshots=1)
     client = connect(emulator)
     (snapshot,) = await client.snapshots.list(VM)
+    offered = await client.images.copy_regions(snapshot.id)
+    assert "Netherlands-2" not in offered.values()
+    assert "Netherlands-1" in offered.values()
     with pytest.raises(ValueError, match="Netherlands-1"):
         await client.images.copy(snapshot.id, region="Netherlands-2")
     with pytest.raises(z.NotFoundError):

@@ -88,6 +88,19 @@ class ImagesManager(ResourceManager):
         )
 
     @one_operation
+    async def copy_regions(self, image_id: int) -> dict[str, str]:
+        """The regions an image can be copied to, as the copy's preview offers them:
+        each region's key with its label (`{"7": "Netherlands-1", ...}`); the
+        image's own region is not among them. Either may be given to `copy`.
+
+        Raises:
+            NotFoundError: no such image.
+            TypeError, ValueError: a bad id (nothing is sent).
+        """
+        image_id = check_id(image_id, "image_id")
+        return _document.choices(await self._api.call(_COPY, {"elid": str(image_id)}), "region")
+
+    @one_operation
     async def copy(self, image_id: int, *, region: str, name: str | None = None) -> Image:
         """Copy an image (a snapshot, a backup) to another region (`image.copy`),
         e.g. for disaster recovery.
