@@ -380,3 +380,32 @@ async def test_many_calls_refused_by_one_expired_session_log_in_again_not_give_u
     )
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert api.funcs().count("auth") == 2
+
+
+BAD_GATEWAY = (502, "<html>bad gateway</html>")
+
+
+async def test_a_fresh_session_refused_after_a_backoff_may_have_expired(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    # Each fresh session meets a 502, and is refused after the retry's 1.5 s
+    # backoff: sessions that short-lived expire meanwhile (the chaos soak). That
+    # is no refusal about the account: the client logs in again and succeeds.
+    api.on("auth", LOGIN, RELOGIN, doc(auth={"$id": "sid-third-0003"}))
+    api.on("instances.fleio_bckps", BAD_GATEWAY, EXPIRED, BAD_GATEWAY, EXPIRED, listing(row(7)))
+    retry = z.RetryPolicy(attempts=4, initial_wait=1.5, max_wait=2.0, jitter=0.0)
+    async with make_client(username="alice", password=PASSWORD, retry=retry) as client:
+        backups = await client.backups.list(1)
+    assert [b.id for b in backups] == [7]
+    assert api.funcs().count("auth") == 3
+
+
+async def test_two_fresh_sessions_refused_at_once_are_final(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    # A listing with no stored filter to clear: nothing else proves the session.
+    api.on("auth", LOGIN, RELOGIN, doc(auth={"$id": "sid-third-0003"}))
+    api.on("instances.fleio_bckps", EXPIRED)
+    with pytest.raises(z.AuthError):
+        await login_client.backups.list(1)
+    assert api.funcs() == ["auth", "instances.fleio_bckps"] * 2

@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -34,6 +35,12 @@ _MAX_SESSIONS_PER_CALL = 5
 # the refusal is about the account (no rights, an unfinished two-factor login),
 # not an expired session, and logging in again would only repeat it.
 _MAX_UNPROVEN_LOGINS = 2
+# ...unless the refusal came this many seconds (on the client's clock) or more
+# after the login: the session waited unused meanwhile (a retry's backoff, the
+# request budget), and may simply have expired. A refusal about the account
+# comes at the first use, at once; a quick expiry during a backoff must not
+# read as one (it did in the chaos soak, where sessions last seconds).
+_FRESH_REFUSAL = 1.0
 # Listing a paged instance again when its pages disagreed (rows moved meanwhile).
 _MAX_RELISTS = 3
 
@@ -163,6 +170,7 @@ class ApiSession:
         self._session_id = token
         self._proven = token is not None  # whether the current session served a call
         self._unproven_logins = 0
+        self._logged_in_at = -math.inf  # when the current session was made, on the clock
         self._secrets = Secrets([token, password])
         self.max_in_flight = max_in_flight
         self._rate = RateLimit(max_rate, clock) if max_rate is not None else None
@@ -367,8 +375,10 @@ class ApiSession:
             return True  # another caller replaced it already: try the new one
         if self._proven:
             return True  # it served calls before: it expired, log in again
-        # A session refused before serving any call: another fresh one is tried
-        # once, and the same refusal of that one is final.
+        if self.clock.monotonic() - self._logged_in_at >= _FRESH_REFUSAL:
+            return True  # refused after waiting unused: it may have expired meanwhile
+        # A session refused at once, before serving any call: another fresh one is
+        # tried once, and the same refusal of that one is final.
         return self._unproven_logins < _MAX_UNPROVEN_LOGINS
 
     async def _current_session(self, epoch: int) -> str:
@@ -412,6 +422,7 @@ class ApiSession:
         self.logins += 1
         self._secrets.add_session(session_id)
         self._session_id, self._proven = session_id, False
+        self._logged_in_at = self.clock.monotonic()
         self._unproven_logins += 1  # until a call succeeds with it
         return session_id
 
