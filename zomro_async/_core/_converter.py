@@ -6,8 +6,8 @@ import datetime
 import functools
 import typing
 import uuid
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -58,7 +58,7 @@ _ROW_FIELDS = {model: _row_fields(model) for model in _RENAMED}
 
 
 def _to_int(value: Any, _: type) -> int:
-    if type(value) is str and value.isdigit() and value.isascii():
+    if value.__class__ is str and value.isdigit() and value.isascii():
         return int(value)  # the common case, first
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not an integer")
@@ -70,18 +70,42 @@ def _to_int(value: Any, _: type) -> int:
     return int(text)
 
 
+# Values that repeat across rows and listings (a day's date, an image's uuid
+# polled tick after tick, "20", "0") are parsed once: each text's result is
+# kept, up to this many distinct texts per kind of value.
+_PARSED_TEXTS = 4096
+
+
+@functools.lru_cache(maxsize=_PARSED_TEXTS)
+def _date_of(text: str) -> datetime.date:
+    # Dates come as `YYYY-MM-DD`, sometimes with a time after them.
+    return datetime.date.fromisoformat(text.strip()[:10])
+
+
+@functools.lru_cache(maxsize=_PARSED_TEXTS)
+def _uuid_of(text: str) -> uuid.UUID:
+    return uuid.UUID(text.strip())
+
+
 def _to_date(value: Any, _: type) -> datetime.date:
+    if value.__class__ is str:
+        return _date_of(value)
     if isinstance(value, datetime.date):
         return value
-    # Dates come as `YYYY-MM-DD`, sometimes with a time after them.
-    return datetime.date.fromisoformat(str(value).strip()[:10])
+    return _date_of(str(value))
 
 
 def _to_uuid(value: Any, _: type) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip())
+    if value.__class__ is str:
+        return _uuid_of(value)
+    return value if isinstance(value, uuid.UUID) else _uuid_of(str(value))
 
 
 def _to_on_off(value: Any, _: type) -> bool:
+    if value == "off":  # the common cases, first
+        return False
+    if value == "on":
+        return True
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -93,7 +117,7 @@ def _to_on_off(value: Any, _: type) -> bool:
 
 
 def _to_str(value: Any, _: type) -> str:
-    if isinstance(value, str):
+    if value.__class__ is str or isinstance(value, str):
         return value
     raise ValueError(f"{value!r} is not text")
 
@@ -114,8 +138,13 @@ def _to_weekdays(value: Any, _: type) -> frozenset[Weekday]:
 _LENIENT = (ImageStatus, InstanceStatus, ImageType, BackupType)
 
 
-def _make_converter(*, detailed: bool) -> cattrs.Converter:
+# The generated function of each model, kept to be called directly.
+StructureFns = dict[type, Callable[[Mapping[str, Any], Any], Any]]
+
+
+def _make_converter(*, detailed: bool) -> tuple[cattrs.Converter, StructureFns]:
     converter = cattrs.Converter(detailed_validation=detailed)
+    generated: StructureFns = {}
     converter.register_structure_hook(int, _to_int)
     converter.register_structure_hook(str, _to_str)
     converter.register_structure_hook(bool, _to_on_off)
@@ -134,25 +163,24 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
         converter.register_structure_hook(field_type | None, hook)
     for model, renamed in _RENAMED.items():
         renames: dict[str, Any] = {field: override(rename=key) for field, key in renamed.items()}
-        converter.register_structure_hook(
+        generated[model] = make_dict_structure_fn(
             model,
-            make_dict_structure_fn(
-                model,
-                converter,
-                _cattrs_forbid_extra_keys=False,
-                _client=override(omit=True),
-                # Built by _from_row from text rows: no need to walk it again.
-                extra=override(struct_hook=lambda value, _: dict(value)),
-                **renames,
-            ),
+            converter,
+            _cattrs_forbid_extra_keys=False,
+            _client=override(omit=True),
+            # Built by _from_row from text rows: no need to walk it again.
+            extra=override(struct_hook=lambda value, _: dict(value)),
+            **renames,
         )
-    return converter
+        converter.register_structure_hook(model, generated[model])
+    return converter, generated
 
 
 # The fast converter reads every row; only a row it fails on is read again by
-# the detailed one, to name the field at fault.
-converter = _make_converter(detailed=False)
-_detailed = _make_converter(detailed=True)
+# the detailed one, to name the field at fault. A row is one call of its model's
+# generated function, without the converter's dispatch on the way.
+converter, _STRUCTURE = _make_converter(detailed=False)
+_detailed, _ = _make_converter(detailed=True)
 
 
 def _failing_field(exc: BaseException, model: type) -> str:
@@ -170,18 +198,18 @@ def _from_row(model: type[M], what: str, row: Mapping[str, str], data: dict[str,
     to `extra`; `data` holds what the caller knows besides the row.
     """
     fields = _ROW_FIELDS[model]
-    extra: dict[str, str] = {}
-    for key, value in row.items():
-        if key in fields:
-            data.setdefault(key, value)
-        else:
-            extra[key] = value
+    if row.keys() <= fields:  # the common case: every field is the model's
+        extra: dict[str, str] = {}
+        data = {**row, **data}
+    else:
+        extra = {key: value for key, value in row.items() if key not in fields}
+        data = {**{k: v for k, v in row.items() if k in fields}, **data}
     if "id" not in data:
         raise ResponseError(f"{what} row has no id", field="id", value=None)
     data["extra"] = extra
     try:
-        return converter.structure(data, model)
-    except (cattrs.BaseValidationError, ValueError, TypeError):
+        return cast(M, _STRUCTURE[model](data, model))
+    except (cattrs.BaseValidationError, ValueError, TypeError, AttributeError):
         raise _explain(model, what, data, row) from None
 
 

@@ -8,11 +8,12 @@ from collections.abc import Callable, Mapping
 
 from .._checks import check_id, check_name
 from .._core import _document
-from .._core._context import ResourceManager
+from .._core._context import ResourceContext, ResourceManager
 from .._core._converter import image_from_row
 from .._core._inferred import COPY_LISTING_LAG, IMAGES_FILTER
 from .._core._poller import Listing
 from .._core._reconcile import NewNamedChild
+from .._core._row_models import RowModels
 from .._core._session import filters_cleared_anew, one_operation
 from .._exceptions import ImageFailed, NotFoundError, ResponseError
 from ._domain import Image
@@ -47,6 +48,10 @@ class ImagesManager(ResourceManager):
     serves every copy awaited.
     """
 
+    def __init__(self, context: ResourceContext) -> None:
+        super().__init__(context)
+        self._models: RowModels[Image] = RowModels()
+
     @one_operation
     async def list(self) -> builtins.list[Image]:
         """Every image of the account: uploaded images, snapshots, backups and copies.
@@ -59,7 +64,7 @@ class ImagesManager(ResourceManager):
 
     async def _listed(self) -> builtins.list[Image]:
         rows = await self._api.list_rows(_LIST, {}, stored_filter=IMAGES_FILTER)
-        return [image_from_row(row, self) for row in rows]
+        return self._models.models(_ACCOUNT, rows, lambda row: image_from_row(row, self))
 
     def _listing(self) -> Listing[Image]:
         return Listing(

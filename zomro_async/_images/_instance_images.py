@@ -26,6 +26,7 @@ from .._core._converter import instance_image_from_row
 from .._core._inferred import StoredFilter
 from .._core._poller import Listing, judge_settled
 from .._core._reconcile import NewNamedChild
+from .._core._row_models import RowModels
 from .._core._session import filters_cleared_anew, one_operation
 from .._exceptions import NotFoundError, WaitTimeout, ZomroError
 from .._instances._domain import Instance
@@ -99,6 +100,7 @@ class InstanceImages(ResourceManager, Generic[IM]):
         self._kind = kind
         self._images = images
         self._restorer = restorer
+        self._models: RowModels[IM] = RowModels()
 
     @one_operation
     async def list(self, instance_id: int) -> builtins.list[IM]:
@@ -127,7 +129,11 @@ class InstanceImages(ResourceManager, Generic[IM]):
         rows = await self._api.list_rows(
             kind.list_func, {"elid": str(instance_id)}, stored_filter=kind.stored_filter
         )
-        return [instance_image_from_row(kind.model, row, instance_id, self) for row in rows]
+        return self._models.models(
+            instance_id,
+            rows,
+            lambda row: instance_image_from_row(kind.model, row, instance_id, self),
+        )
 
     def _listing(self, instance_id: int) -> Listing[IM]:
         return Listing(

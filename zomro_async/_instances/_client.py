@@ -24,6 +24,7 @@ from .._core._inferred import (
     REBUILD_STATUS_LAG,
 )
 from .._core._poller import Judge, Listing
+from .._core._row_models import RowModels
 from .._core._session import filters_cleared_anew, one_operation
 from .._exceptions import InstanceFailed, NotFoundError
 from .._images._client import ImagesManager
@@ -90,6 +91,7 @@ class InstancesManager(ResourceManager):
 
     def __init__(self, context: ResourceContext, *, images: ImagesManager) -> None:
         super().__init__(context)
+        self._models: RowModels[Instance] = RowModels()
         self._images = images
         self._rebuilds: dict[int, _Rebuild] = {}
         self._listing = Listing(
@@ -118,7 +120,7 @@ class InstancesManager(ResourceManager):
     async def _listed(self) -> builtins.list[Instance]:
         # The poll's listing: it may reuse a recent clear (the poller proves absences).
         rows = await self._api.list_rows(_LIST, {}, stored_filter=INSTANCES_FILTER)
-        return [instance_from_row(row, self) for row in rows]
+        return self._models.models(_ACCOUNT, rows, lambda row: instance_from_row(row, self))
 
     @one_operation
     async def get(self, instance_id: int) -> Instance:

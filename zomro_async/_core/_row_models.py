@@ -1,0 +1,57 @@
+"""The models of each listing's last rows: a row that did not change is not structured again."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Generic, TypeVar
+
+M = TypeVar("M")
+
+# How many listings (an instance's snapshots, the account's images, ...) keep
+# their last rows' models. Each keeps only its last listing's rows, so the
+# memory is bounded by this many listings' rows; the least recently listed
+# is forgotten first.
+MAX_LISTINGS = 1024
+
+
+class RowModels(Generic[M]):
+    """Frozen models of the rows of each listing, by row id, as last listed.
+
+    A row equal to its id's row in the listing's last rows (every field the
+    same) gets that very model back; any change in any field builds a new one,
+    so a model is never stale. Models are frozen, so sharing them is safe.
+    """
+
+    def __init__(self, max_listings: int = MAX_LISTINGS) -> None:
+        self._max = max_listings
+        self._last: collections.OrderedDict[
+            Hashable, dict[str | None, tuple[Mapping[str, str], M]]
+        ] = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def models(
+        self,
+        listing: Hashable,
+        rows: Sequence[Mapping[str, str]],
+        build: Callable[[Mapping[str, str]], M],
+    ) -> list[M]:
+        """The model of each row of `listing`, built by `build` unless the row is
+        the same as in the listing's last rows. Raises what `build` raises (the
+        listing's memory is then left as it was)."""
+        last = self._last.get(listing, {})
+        now: dict[str | None, tuple[Mapping[str, str], M]] = {}
+        found: list[M] = []
+        for row in rows:
+            key = row.get("id")
+            seen = last.get(key)
+            model = seen[1] if seen is not None and seen[0] == row else build(row)
+            now[key] = (row, model)
+            found.append(model)
+        self._last[listing] = now
+        self._last.move_to_end(listing)
+        while len(self._last) > self._max:
+            self._last.popitem(last=False)
+        return found
