@@ -94,8 +94,17 @@ def one_operation(
 
     @functools.wraps(method)
     async def bound(self: H, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        with self._api.operation():
+        # `ApiSession.operation()`, inlined: a wait of ten thousand costs no
+        # context-manager objects for the collector to walk.
+        api = self._api
+        current = _operation.get()
+        if current is not None and current[0] is api:
             return await method(self, *args, **kwargs)
+        token = _operation.set((api, api._epoch))
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            _operation.reset(token)
 
     return bound
 

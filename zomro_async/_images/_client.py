@@ -51,6 +51,7 @@ class ImagesManager(ResourceManager):
     def __init__(self, context: ResourceContext) -> None:
         super().__init__(context)
         self._models: RowModels[Image] = RowModels()
+        self._listing = self._new_listing()  # the account's one listing
 
     @one_operation
     async def list(self) -> builtins.list[Image]:
@@ -66,7 +67,7 @@ class ImagesManager(ResourceManager):
         rows = await self._api.list_rows(_LIST, {}, stored_filter=IMAGES_FILTER)
         return self._models.models(_ACCOUNT, rows, lambda row: image_from_row(row, self))
 
-    def _listing(self) -> Listing[Image]:
+    def _new_listing(self) -> Listing[Image]:
         return Listing(
             _LIST,
             _ACCOUNT,
@@ -174,7 +175,8 @@ class ImagesManager(ResourceManager):
                     resend_unseen=False,
                 ).run()
 
-    @one_operation
+    # No operation of its own: it sends nothing, the client's poller lists, and
+    # aclose() ends the poller (and its waits). One coroutine less per wait.
     async def wait_active(
         self,
         image_id: int,
@@ -193,7 +195,7 @@ class ImagesManager(ResourceManager):
             TypeError, ValueError: bad id, timeout or callback (nothing is sent).
         """
         image_id = check_id(image_id, "image_id")
-        return await self._await_active(self._listing(), image_id, timeout, on_update)
+        return await self._await_active(self._listing, image_id, timeout, on_update)
 
     @one_operation
     async def delete(self, image_id: int) -> None:
@@ -208,7 +210,7 @@ class ImagesManager(ResourceManager):
         image_id = check_id(image_id, "image_id")
         await self._api.call(_DELETE, {"elid": str(image_id)}, done_if_gone=True)
 
-    @one_operation
+    # As wait_active: the poller lists, and aclose() ends it.
     async def wait_deleted(self, image_id: int, *, timeout: float = 600.0) -> None:
         """Await the moment an image is no longer listed.
 
@@ -216,7 +218,7 @@ class ImagesManager(ResourceManager):
             WaitTimeout: still listed at the deadline.
         """
         image_id = check_id(image_id, "image_id")
-        await self._await_gone(self._listing(), image_id, timeout)
+        await self._await_gone(self._listing, image_id, timeout)
 
     @one_operation
     async def details(self, image_id: int, *, instance_id: int | None = None) -> dict[str, str]:

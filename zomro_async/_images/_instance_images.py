@@ -6,6 +6,7 @@ import asyncio
 import builtins
 import contextlib
 import datetime
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -26,7 +27,7 @@ from .._core._converter import instance_image_from_row
 from .._core._inferred import StoredFilter
 from .._core._poller import Listing, judge_settled
 from .._core._reconcile import NewNamedChild
-from .._core._row_models import RowModels
+from .._core._row_models import MAX_LISTINGS, RowModels
 from .._core._session import filters_cleared_anew, one_operation
 from .._exceptions import NotFoundError, WaitTimeout, ZomroError
 from .._instances._domain import Instance
@@ -101,6 +102,7 @@ class InstanceImages(ResourceManager, Generic[IM]):
         self._images = images
         self._restorer = restorer
         self._models: RowModels[IM] = RowModels()
+        self._listings = functools.lru_cache(maxsize=MAX_LISTINGS)(self._new_listing)
 
     @one_operation
     async def list(self, instance_id: int) -> builtins.list[IM]:
@@ -136,6 +138,11 @@ class InstanceImages(ResourceManager, Generic[IM]):
         )
 
     def _listing(self, instance_id: int) -> Listing[IM]:
+        # One per instance (the latest ones kept), not one per wait: ten thousand
+        # waits on a thousand instances make a thousand.
+        return self._listings(instance_id)
+
+    def _new_listing(self, instance_id: int) -> Listing[IM]:
         return Listing(
             self._kind.list_func,
             instance_id,
@@ -352,7 +359,8 @@ class InstanceImages(ResourceManager, Generic[IM]):
             target, image, password=password, ssh_key=ssh_key, wait=wait, timeout=timeout
         )
 
-    @one_operation
+    # No operation of its own: it sends nothing, the client's poller lists, and
+    # aclose() ends the poller (and its waits). One coroutine less per wait.
     async def wait_active(
         self,
         instance_id: int,
@@ -391,7 +399,7 @@ class InstanceImages(ResourceManager, Generic[IM]):
         image_id = check_id(image_id, f"{self._kind.what}_id")
         return await self._await_active(self._listing(instance_id), image_id, timeout, on_update)
 
-    @one_operation
+    # As wait_active: the poller lists, and aclose() ends it.
     async def wait_deleted(
         self, instance_id: int, image_id: int, *, timeout: float = 600.0
     ) -> None:
