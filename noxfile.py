@@ -49,7 +49,9 @@ def _report_versions(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite with branch coverage: the quick check of the README."""
-    session.install("-e", ".[test,cli]")
+    # With the speedups extra, so orjson reads the answers here; the other test
+    # sessions leave it out, so the standard library's json reads them there.
+    session.install("-e", ".[test,cli,speedups]")
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "report", f"--fail-under={COVERAGE_FLOOR}")
