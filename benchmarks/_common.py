@@ -207,31 +207,7 @@ class EmulatorProcess(_ChildServer):
 
 # -- generated snapshot rows in another process: fresh on every call, or repeated ---
 
-# The fields of an `instances.snapshots` row, as the emulator of zomro_async/testing
-# lists them (checked against `ZomroEmulator.snapshots_of` when the server starts):
-# the ones every snapshot of an instance shares...
-_FIXED_FIELDS = {
-    "architecture": "x86_64",
-    "disk_format": "qcow2",
-    "hypervisor_type": "any_hypervisor",
-    "min_disk": "20",
-    "min_ram": "0",
-    "os_distro": "Ubuntu",
-    "os_version": "22.04 x64",
-    "region": "Netherlands-2",
-    "visibility": "private",
-}
-# ...and the statuses, mostly Active as on a real instance, with the item status of each.
-_STATUSES = ("Active", "Saving", "Active", "Active", "Deleting", "Active", "Killed", "Active")
-_ITEM_STATUS = {"Saving": "5", "Deleting": "5", "Active": "2", "Killed": "4"}
-# Creation dates walk 1900-01-01..2099-12-31 with a stride prime to the span, so
-# each of its 73,049 days comes once before any comes again.
-_FIRST_DAY = datetime.date(1900, 1, 1).toordinal()
-_DAYS = datetime.date(2099, 12, 31).toordinal() - _FIRST_DAY + 1
-_DAY_STRIDE = 7_919
-FIRST_ROW_ID = 70_000_000
-
-
+# The fields of an `instances.snapshots` row that vary from snapshot to snapshot...
 _VARYING_FIELDS = (
     "createdate",
     "fleio_id",
@@ -242,6 +218,27 @@ _VARYING_FIELDS = (
     "name",
     "protected",
 )
+
+
+def _emulator_row() -> dict[str, str]:
+    emulator = ZomroEmulator()
+    emulator.add_instance(1, snapshots=1)
+    (row,) = emulator.snapshots_of(1)
+    return row
+
+
+# ...the ones every snapshot of an instance shares, taken from the emulator's own
+# row (not written out again here)...
+_FIXED_FIELDS = {k: v for k, v in _emulator_row().items() if k not in _VARYING_FIELDS}
+# ...and the statuses, mostly Active as on a real instance, with the item status of each.
+_STATUSES = ("Active", "Saving", "Active", "Active", "Deleting", "Active", "Killed", "Active")
+_ITEM_STATUS = {"Saving": "5", "Deleting": "5", "Active": "2", "Killed": "4"}
+# Creation dates walk 1900-01-01..2099-12-31 with a stride prime to the span, so
+# each of its 73,049 days comes once before any comes again.
+_FIRST_DAY = datetime.date(1900, 1, 1).toordinal()
+_DAYS = datetime.date(2099, 12, 31).toordinal() - _FIRST_DAY + 1
+_DAY_STRIDE = 7_919
+FIRST_ROW_ID = 70_000_000
 
 
 def _row_template() -> str:
