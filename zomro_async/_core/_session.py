@@ -94,8 +94,9 @@ def one_operation(
 
     @functools.wraps(method)
     async def bound(self: H, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        # `ApiSession.operation()`, inlined: a wait of ten thousand costs no
-        # context-manager objects for the collector to walk.
+        # Bound unless an operation already bound it to this client (an
+        # operation within an operation); no context manager, so that ten
+        # thousand calls leave no objects of it for the collector to walk.
         api = self._api
         current = _operation.get()
         if current is not None and current[0] is api:
@@ -210,23 +211,8 @@ class ApiSession:
         self.retries += 1
         logger.debug("retrying in %.2fs after %s", wait, type(error).__name__)
 
-    @contextlib.contextmanager
-    def operation(self) -> Iterator[None]:
-        """Bind what runs inside (and the tasks it starts) to this client's current
-        epoch, unless it is bound already (an operation within an operation).
-        """
-        bound = _operation.get()
-        if bound is not None and bound[0] is self:
-            yield
-            return
-        token = _operation.set((self, self._epoch))
-        try:
-            yield
-        finally:
-            _operation.reset(token)
-
     def operation_context(self) -> contextvars.Context:
-        """A context bound like `operation()`, for a task started later (a bulk job)."""
+        """A context bound like a `one_operation` call, for a task started later (a bulk job)."""
         context = contextvars.copy_context()
         context.run(_operation.set, (self, self._operation_epoch()))
         return context

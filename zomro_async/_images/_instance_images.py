@@ -102,7 +102,9 @@ class InstanceImages(ResourceManager, Generic[IM]):
         self._images = images
         self._restorer = restorer
         self._models: RowModels[IM] = RowModels()
-        self._listings = functools.lru_cache(maxsize=MAX_LISTINGS)(self._new_listing)
+        # One listing per instance (the latest ones kept), not one per wait: ten
+        # thousand waits on a thousand instances make a thousand.
+        self._listing = functools.lru_cache(maxsize=MAX_LISTINGS)(self._new_listing)
 
     @one_operation
     async def list(self, instance_id: int) -> builtins.list[IM]:
@@ -136,11 +138,6 @@ class InstanceImages(ResourceManager, Generic[IM]):
             rows,
             lambda row: instance_image_from_row(kind.model, row, instance_id, self),
         )
-
-    def _listing(self, instance_id: int) -> Listing[IM]:
-        # One per instance (the latest ones kept), not one per wait: ten thousand
-        # waits on a thousand instances make a thousand.
-        return self._listings(instance_id)
 
     def _new_listing(self, instance_id: int) -> Listing[IM]:
         return Listing(
