@@ -60,6 +60,7 @@ snapshot's state in lower case, or null. "resume" lists the `snapshots wait`
 Exit status: 0 all done; 1 some items failed; 2 usage error; 3 authentication
 failed; 4 the API could not be reached; 130 interrupted."""
 
+OUTPUTS = ("table", "tsv", "json")
 INSTANCE_ID = click.IntRange(min=1)
 WAIT_OPTION = click.option("--wait", is_flag=True, help="Await the end state of each item.")
 ALL_OPTION = click.option(
@@ -109,7 +110,14 @@ class Settings:
     username: str | None = None
     api_url: str | None = None
     emulator: bool = False
-    as_json: bool = False
+    output: str = "table"  # one of OUTPUTS
+    debug: bool = False
+    profile: str | None = None
+
+    @property
+    def as_json(self) -> bool:
+        """True when the command prints one JSON document (`--output json`, `--json`)."""
+        return self.output == "json"
 
     def flags(self) -> list[str]:
         """The connection flags to repeat in a printed command: never a secret."""
@@ -139,7 +147,25 @@ _OPTIONS = (
     click.option(
         "--emulator", is_flag=True, help="Run against an in-process emulator (see below)."
     ),
-    click.option("--json", "as_json", is_flag=True, help="Print JSON (see below), no tables."),
+    click.option(
+        "--output",
+        "-o",
+        type=click.Choice(OUTPUTS),
+        default=None,
+        help="table: for people (the default); tsv: one tab-separated line per row; "
+        "json: one document (see below).",
+    ),
+    click.option("--json", "as_json", is_flag=True, help="The same as --output json."),
+    click.option(
+        "--debug",
+        is_flag=True,
+        help="The SDK's DEBUG log on stderr, secrets redacted [env ZOMRO_LOG=debug].",
+    ),
+    click.option(
+        "--profile",
+        metavar="NAME",
+        help="A profile of the configuration file [env ZOMRO_PROFILE] (see below).",
+    ),
     click.option(
         "--password",
         hidden=True,
@@ -177,11 +203,22 @@ def common_options(func: Callable[..., None]) -> Callable[..., None]:
         username: str | None,
         api_url: str | None,
         emulator: bool,
+        output: str | None,
         as_json: bool,
+        debug: bool,
+        profile: str | None,
         **arguments: Any,
     ) -> None:
+        if as_json and output not in (None, "json"):
+            raise click.UsageError(f"--json and --output {output} exclude each other")
         settings = Settings(
-            token=token, username=username, api_url=api_url, emulator=emulator, as_json=as_json
+            token=token,
+            username=username,
+            api_url=api_url,
+            emulator=emulator,
+            output="json" if as_json else output or "table",
+            debug=debug,
+            profile=profile,
         )
         func(settings, **arguments)
 
