@@ -15,7 +15,7 @@ T = TypeVar("T")
 C = TypeVar("C", bound=Callable[..., Any])
 
 MAX_NAME_LENGTH = 255
-_MAX_ID = 2**63 - 1
+MAX_ID = 2**63 - 1  # the API's ids are signed 64-bit
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
 
@@ -26,7 +26,7 @@ def check_id(value: object, what: str) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, not {type(value).__name__}")
-    if not 0 < value <= _MAX_ID:
+    if not 0 < value <= MAX_ID:
         raise ValueError(f"{what} must be a positive integer, got {value}")
     return value
 
@@ -169,6 +169,10 @@ def check_base_url(url: object) -> str:
     host = parts.hostname or ""
     if not host:
         raise ValueError(f"base_url has no host: {url!r}")
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        raise ValueError(f"base_url has no valid port: {url!r}") from None
     if parts.scheme == "https":
         return url
     if parts.scheme == "http" and is_loopback(host):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
+import ssl
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
@@ -45,9 +49,11 @@ class Transport:
         verify_tls: bool = True,
     ) -> None:
         self.url = url
+        self._where = _host_port(url)
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._seconds = timeout
         self._verify_tls = verify_tls
         # The tasks inside post(), so that aclose() can end their requests.
         self._in_flight: set[asyncio.Task[Any]] = set()
@@ -100,12 +106,16 @@ class Transport:
                 return RawAnswer(response.status, body, response.headers.get("Retry-After"))
         except _NEVER_CONNECTED as exc:
             raise TransportError(
-                f"could not connect to the API ({type(exc).__name__})", reached_server=False
+                f"cannot connect to {self._where}: {_connect_failure(exc)}", reached_server=False
             ) from exc
         except TimeoutError as exc:
-            raise TransportError("the API did not answer in time") from exc
+            raise TransportError(
+                f"no answer from {self._where}: timed out after {self._seconds:g} s"
+            ) from exc
         except aiohttp.ClientError as exc:
-            raise TransportError(f"could not talk to the API ({type(exc).__name__})") from exc
+            raise TransportError(
+                f"no usable answer from {self._where}: {_answer_failure(exc)}"
+            ) from exc
 
     async def aclose(self) -> None:
         """End every post in flight, wait for them, and close the session made here
@@ -130,6 +140,71 @@ _NEVER_CONNECTED: tuple[type[BaseException], ...] = (
     aiohttp.ClientConnectorError,
     *((aiohttp.ConnectionTimeoutError,) if hasattr(aiohttp, "ConnectionTimeoutError") else ()),
 )
+
+
+def _host_port(url: str) -> str:
+    """`host:port` of `url` (the default port of its scheme if none is given), for
+    messages: never its path, query or credentials."""
+    parts = urlsplit(url)
+    host = parts.hostname or "the API"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a port at all: the connection tells what is wrong
+        return host
+    if port is None:
+        port = {"https": 443, "http": 80}.get(parts.scheme)
+    return host if port is None else f"{host}:{port}"
+
+
+# Plain words for what the OS said; `strerror`'s wording differs between systems.
+_OS_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ETIMEDOUT: "timed out",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ECONNRESET: "connection reset",
+    errno.ECONNABORTED: "connection aborted",
+}
+
+
+def _connect_failure(error: BaseException) -> str:
+    """Why no connection was opened, in plain words."""
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        cause = error.certificate_error
+        detail = getattr(cause, "verify_message", None) or type(cause).__name__
+        return f"TLS certificate verify failed ({detail})"
+    if isinstance(error, aiohttp.ClientConnectorSSLError):
+        reason = getattr(error.os_error, "reason", None) or type(error.os_error).__name__
+        return f"TLS handshake failed ({reason})"
+    if isinstance(error, TimeoutError):  # the connect timeout
+        return "timed out"
+    if not isinstance(error, aiohttp.ClientConnectorError):
+        return type(error).__name__
+    cause = error.os_error
+    if isinstance(error, aiohttp.ClientConnectorDNSError) or isinstance(cause, socket.gaierror):
+        return "name not resolved"
+    return _os_reason(cause)
+
+
+def _answer_failure(error: aiohttp.ClientError) -> str:
+    """What went wrong once a connection was opened, in plain words."""
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return "the answer was cut short"
+    if isinstance(error, OSError):
+        return _os_reason(error)
+    return type(error).__name__
+
+
+def _os_reason(error: OSError) -> str:
+    if error.errno in _OS_REASONS:
+        return _OS_REASONS[error.errno]
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error ({getattr(error, 'reason', None) or type(error).__name__})"
+    return (error.strerror or type(error).__name__).lower()
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
