@@ -5,6 +5,7 @@ from ._backups._domain import Backup, BackupSchedule, BackupType, BackupUsage, W
 from ._client import ZomroClient
 from ._core._bulk import BulkJob, BulkResult, ProgressEvent, ProgressKind
 from ._core._poller import PollPolicy
+from ._core._retention import Retention
 from ._core._retry import RetryPolicy
 from ._core._rotation import RotationResult
 from ._exceptions import (
@@ -65,6 +66,7 @@ __all__ = [
     "ProgressEvent",
     "ProgressKind",
     "ResponseError",
+    "Retention",
     "RetryPolicy",
     "RotationResult",
     "Snapshot",

@@ -90,6 +90,9 @@ REBUILD_OWN_ZONE = "own"
 # a refusal is read by `LIMIT_ERROR_TYPES`.
 BACKUPS_PER_DAY = 5
 BACKUPS_IN_ALL = 100
+# The panel's limit on manual snapshots of one instance a day: `rotate` refuses
+# a policy that keeps more hourly snapshots than that (`rotation_retention`).
+SNAPSHOTS_PER_DAY = 5
 
 # *Inferred*: the `$type` of a refusal for a limit (`LimitExceeded`), of any
 # call. Any other refusal stays an `InvalidRequestError` or an `ApiError`.

@@ -8,7 +8,8 @@ from .._checks import check_name, unique
 from .._core._bulk import BulkJob, OnProgress, render_names
 from .._core._context import ResourceContext
 from .._core._inferred import SNAPSHOTS_FILTER
-from .._core._rotation import RotationResult, rotate_job
+from .._core._retention import Retention
+from .._core._rotation import RotationResult, rotate_job, rotation_retention
 from .._exceptions import SnapshotFailed
 from .._images._client import ImagesManager
 from .._images._instance_images import ImageKind, InstanceImages, Restorer, instance_id_of
@@ -44,25 +45,38 @@ class SnapshotsManager(InstanceImages[Snapshot]):
         self,
         instance_ids: Iterable[int | Instance],
         *,
-        keep: int,
+        keep: int | Retention,
         prefix: str = "auto-",
         dry_run: bool = False,
         timeout: float = 3600.0,
         concurrency: int | None = None,
         on_progress: OnProgress | None = None,
     ) -> BulkJob[RotationResult]:
-        """The scheduled-snapshot job, as a `BulkJob`.
+        """The scheduled-snapshot job with retention, as a `BulkJob` (see the Retention guide).
 
-        Per instance: create `{prefix}{date}-{time}`, await Active, and only then
-        delete the oldest snapshots named with `prefix` (failed ones first) until
-        `keep` remain, the new one included; await the deletes. Snapshots without
-        the prefix, or `protected`, are never touched nor counted. Nothing is
-        deleted on an instance whose new snapshot failed. One instance's failure
-        never stops the others.
+        Per instance, one snapshot per period: the period is the finest rule
+        of `keep` that is set (hourly: an hour; daily, or `last` alone: a day;
+        weekly: an ISO week; monthly; yearly), in UTC. If this period already
+        has a `{prefix}{date}-{time}` snapshot Saving or Active (a rerun), it
+        is adopted (awaited if Saving) and the result is `resumed`; otherwise
+        `{prefix}{date}-{time}` is created and awaited until Active (one of
+        the period that failed does not stop that). Only then is the listing
+        planned by the retention (times from the names, else the creation
+        dates) and what it does not keep deleted, awaiting each delete.
+
+        Failed snapshots (Killed, Error) named with `prefix` count for no rule
+        and are deleted, also when the new snapshot failed (that one is left
+        for the next run, and reported); good ones only once the new one is
+        Active. Snapshots without the prefix, or `protected`, are never
+        touched nor counted; one being deleted does not count; one still
+        being made that is not this run's is never deleted. One instance's
+        failure never stops the others.
 
         Args:
             instance_ids: the instances (ids or `Instance`s), each once.
-            keep: how many prefixed snapshots remain, the new one included (>= 1).
+            keep: a `Retention`, or an int N, which is `Retention(last=N)`
+                (>= 1). `hourly` may be at most 5, the provider's limit of
+                manual snapshots a day.
             prefix: the name prefix that marks rotated snapshots (non-empty).
             dry_run: change nothing; each result shows the plan.
             timeout: seconds each wait may take.
@@ -73,12 +87,10 @@ class SnapshotsManager(InstanceImages[Snapshot]):
             A `BulkJob` of `RotationResult`s, one per instance, in input order.
 
         Raises:
-            ValueError, TypeError: bad ids, keep or prefix, before anything is sent.
+            ValueError, TypeError: bad ids, keep or prefix, or more hourly
+                snapshots than a day allows, before anything is sent.
         """
-        if isinstance(keep, bool) or not isinstance(keep, int):
-            raise TypeError("keep must be an int")
-        if keep < 1:
-            raise ValueError("keep must be at least 1: the new snapshot is always kept")
+        retention = rotation_retention(keep)
         if not isinstance(prefix, str) or not prefix.strip():
             raise ValueError("a rotation needs a non-empty prefix, or it would touch everything")
         ids = unique((instance_id_of(i) for i in instance_ids), "instance id")
@@ -88,7 +100,8 @@ class SnapshotsManager(InstanceImages[Snapshot]):
         return rotate_job(
             self,
             names,
-            keep=keep,
+            retention=retention,
+            now=now,
             prefix=prefix,
             dry_run=bool(dry_run),
             settings=self._job_settings(timeout, concurrency, on_progress),
