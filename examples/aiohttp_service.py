@@ -10,11 +10,12 @@ when the app stops, so every wait shares one poller and one request budget. Each
 new snapshot is awaited until Active in a background task; the app keeps track of
 those tasks and cancels the ones still running when it stops.
 
-Run it (credentials from ZOMRO_TOKEN, or ZOMRO_USERNAME and ZOMRO_PASSWORD):
+Run it (credentials from ZOMRO_TOKEN, or ZOMRO_USERNAME and ZOMRO_PASSWORD, and
+ZOMRO_API_URL; `zomro-async emulator`, on port 8765, prints all three):
 
     python examples/aiohttp_service.py          # serves on http://127.0.0.1:8080
     curl -X POST http://127.0.0.1:8080/snapshots/5203773
-    curl http://127.0.0.1:8080/snapshots/5203773/5204214
+    curl http://127.0.0.1:8080/snapshots/5203773/5204217   # the id the POST answered
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ def _job_from(snapshot: Snapshot) -> Job:
 
 
 SERVICE = web.AppKey("service", SnapshotService)
+# aiohttp's own default; `zomro-async emulator` listens on another port (8765), so
+# this service and an emulator to point it at both run with their defaults.
+DEFAULT_PORT = 8080
 
 
 def _id(request: web.Request, name: str) -> int:
@@ -200,7 +204,7 @@ def create_app(
 def main() -> None:
     """Serve on HOST:PORT (default 127.0.0.1:8080) with a client from the environment."""
     host = os.environ.get("HOST", "127.0.0.1")
-    port = int(os.environ.get("PORT", "8080"))
+    port = int(os.environ.get("PORT", str(DEFAULT_PORT)))
     web.run_app(create_app(ZomroClient.from_env), host=host, port=port)
 
 

@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from zomro_async._cli import main
+from zomro_async.testing._ids import fleet_ids
 
-IDS = [str(5_203_701 + n) for n in range(5)]
+IDS = [str(i) for i in fleet_ids(5)]
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d instance (\d+) snapshot (\d+) (\w+)")
 RESTORE_LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d instance (\d+) (\w+)(?: after ([\d.]+) s)?$"

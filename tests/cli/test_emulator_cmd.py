@@ -17,6 +17,8 @@ from click.testing import CliRunner
 from zomro_async._cli import _emulator_cmd, main
 from zomro_async._cli._emulator_cmd import serve
 
+from ._support import A, B
+
 
 def banner_value(lines: list[str], label: str) -> str:
     (value,) = [line.split()[-1] for line in lines if line.strip().startswith(label)]
@@ -50,7 +52,7 @@ async def test_serve_prints_how_to_reach_it_and_answers_there() -> None:
             curl_url, fields = curl_form(lines)
             assert curl_url == url
             assert fields["auth"] == banner_value(lines, "token")
-            assert fields["elid"] == "5203701"
+            assert fields["elid"] == str(A)
             listing = await post(http, curl_url, **fields)
             assert listing["elem"][0]["fleio_status"]["$"] == "Active"
             # the banner's SSH key is the account's: a rebuild with it is accepted
@@ -60,7 +62,7 @@ async def test_serve_prints_how_to_reach_it_and_answers_there() -> None:
                 func="instances.fleio.rebuild",
                 auth=fields["auth"],
                 out="json",
-                elid="5203701",
+                elid=str(A),
                 zone="own",
                 select_rebuild=listing["elem"][0]["fleio_id"]["$"],
                 enablessh="on",
@@ -71,7 +73,7 @@ async def test_serve_prints_how_to_reach_it_and_answers_there() -> None:
 
     await serve(stop=use_it(), port=0, instances=2, echo=lines.append)
 
-    assert "instances 5203701 5203702 (one Active snapshot each)" in "\n".join(lines)
+    assert f"instances {A} {B} (one Active snapshot each)" in "\n".join(lines)
     assert lines[-1] == "emulator stopped after 3 calls"
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientConnectionError):

@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from zomro_async.testing._ids import DOOMED_INSTANCE_ID, fleet_ids
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# The ids the docs and the CLI's emulators use, each meaning the same here.
+VM, OTHER_VM, SLOW_VM = fleet_ids(3)
+DOOMED_VM = DOOMED_INSTANCE_ID  # every snapshot of it ends Killed
 
 
 def load_example(name: str) -> ModuleType:

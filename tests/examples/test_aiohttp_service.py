@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,15 +11,13 @@ import pytest
 from aiohttp import test_utils, web
 
 import zomro_async as z
+from zomro_async._cli._emulator_cmd import emulator, serve
 from zomro_async.testing import VirtualClock, ZomroEmulator, pending_sdk_tasks
 
-from ._support import load_example
+from ._support import DOOMED_VM, SLOW_VM, VM, load_example
 
 service = load_example("aiohttp_service")
 
-VM = 5203773
-DOOMED_VM = 5203774  # every snapshot of it ends Killed
-SLOW_VM = 5203775  # snapshots take a day
 UNKNOWN_VM = 9999999
 
 
@@ -186,3 +185,19 @@ async def test_stopping_the_app_cancels_the_waits_and_closes_the_client(
     calls = zomro_emulator.calls["instances.snapshots"]
     await asyncio.sleep(0.05)
     assert zomro_emulator.calls["instances.snapshots"] == calls
+
+
+def test_the_service_and_the_emulator_command_default_to_different_ports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The docs run the emulator and this service side by side, both on their defaults.
+    monkeypatch.delenv("HOST", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(web, "run_app", lambda app, **settings: served.update(settings))
+    service.main()
+    (port_option,) = [p for p in emulator.params if p.name == "port"]
+
+    assert served["port"] == service.DEFAULT_PORT
+    assert inspect.signature(serve).parameters["port"].default == port_option.default
+    assert port_option.default != served["port"]

@@ -9,13 +9,9 @@ import pytest
 import zomro_async as z
 from zomro_async.testing import VirtualClock, ZomroEmulator, pending_sdk_tasks
 
-from ._support import load_example
+from ._support import DOOMED_VM, OTHER_VM, VM, load_example
 
 bot = load_example("bot_handler")
-
-VM = 5203773
-OTHER_VM = 5203774
-DOOMED_VM = 5203775  # every snapshot of it ends Killed
 
 
 class Chat:

@@ -12,13 +12,9 @@ import pytest
 
 from zomro_async.testing import VirtualClock, ZomroEmulator
 
-from ._support import EXAMPLES, load_example
+from ._support import DOOMED_VM, EXAMPLES, OTHER_VM, VM, load_example
 
 rotation = load_example("nightly_rotation")
-
-VM = 5203773
-OTHER_VM = 5203774
-DOOMED_VM = 5203775  # every snapshot of it ends Killed
 
 
 def env_of(emulator: ZomroEmulator, **more: str) -> dict[str, str]:
@@ -45,12 +41,12 @@ async def test_a_rotation_that_succeeds_exits_0_and_keeps_the_newest(
 
     for _ in range(3):
         assert await rotation.run(env, clock=zomro_clock) == 0
-        await zomro_clock.sleep(60.0)  # a later night, so a later name
+        await zomro_clock.sleep(86_400.0)  # the next night: a rerun the same day adopts
 
     names = [row["name"] for row in zomro_emulator.snapshots_of(VM)]
     assert names[0] == "seed-1"
     assert len(names) == 3
-    assert all(name.startswith("auto-2026-01-01-") for name in names[1:])
+    assert [name[:16] for name in names[1:]] == ["auto-2026-01-02-", "auto-2026-01-03-"]
     assert len(zomro_emulator.snapshots_of(OTHER_VM)) == 2
 
     logged = lines(caplog)

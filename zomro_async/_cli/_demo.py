@@ -21,8 +21,8 @@ from rich.table import Table
 import zomro_async as z
 from zomro_async._clock import Clock
 from zomro_async.testing import VirtualClock, ZomroEmulator
+from zomro_async.testing._ids import FIRST_INSTANCE_ID, MAX_FLEET, fleet_ids
 
-FIRST_INSTANCE = 5_203_701
 POLL = z.PollPolicy(initial=1.0, multiplier=1.5, maximum=5.0)
 WAIT_TIMEOUT = 300.0
 # A rebuild's timings on the emulator: it still reads its old status for
@@ -82,7 +82,7 @@ class _Board:
         line += f" {status.lower()}"
         if seconds is not None:
             line += f" after {seconds:.1f} s"
-        click.echo(line)  # errors are told after the summary
+        click.echo(line, err=True)  # progress; errors are told after the summary
 
     def _table(self) -> Table:
         done = sum(r.status == "Active" for r in self.rows.values())
@@ -129,7 +129,8 @@ async def _delete(client: z.ZomroClient, made: list[z.InstanceImage]) -> int:
         if not result.ok:
             click.echo(
                 f"could not delete snapshot {result.snapshot_id} "
-                f"of {result.instance_id}: {result.error}"
+                f"of {result.instance_id}: {result.error}",
+                err=True,
             )
     return sum(result.ok for result in results)
 
@@ -166,7 +167,8 @@ async def _restore(client: z.ZomroClient, snapshot: z.InstanceImage) -> z.Instan
     instance_id, snapshot_id = snapshot.instance_id, snapshot.id
     click.echo(
         f"restoring instance {instance_id} from its new snapshot {snapshot_id} "
-        "(a generated root password goes to the SDK, never to the screen)"
+        "(a generated root password goes to the SDK, never to the screen)",
+        err=True,
     )
     began = client.clock.monotonic()
     seen: set[str] = set()
@@ -174,7 +176,8 @@ async def _restore(client: z.ZomroClient, snapshot: z.InstanceImage) -> z.Instan
     def show(instance: z.Instance) -> None:
         if instance.status.in_progress and instance.status.value not in seen:
             seen.add(instance.status.value)
-            click.echo(f"{_stamp(client.clock)} instance {instance_id} {instance.status.value}")
+            line = f"{_stamp(client.clock)} instance {instance_id} {instance.status.value}"
+            click.echo(line, err=True)
 
     try:
         await client.instances.restore(instance_id, snapshot_id, password=_root_password())
@@ -182,11 +185,12 @@ async def _restore(client: z.ZomroClient, snapshot: z.InstanceImage) -> z.Instan
             instance_id, timeout=WAIT_TIMEOUT, on_update=show
         )
     except z.ZomroError as exc:
-        click.echo(f"the restore of instance {instance_id} failed: {exc}")
+        click.echo(f"the restore of instance {instance_id} failed: {exc}", err=True)
         return None
     seconds = client.clock.monotonic() - began
     click.echo(
-        f"{_stamp(client.clock)} instance {instance_id} {done.status.value} after {seconds:.1f} s"
+        f"{_stamp(client.clock)} instance {instance_id} {done.status.value} after {seconds:.1f} s",
+        err=True,
     )
     return done
 
@@ -199,7 +203,7 @@ async def _protect(client: z.ZomroClient, snapshot: z.InstanceImage) -> bool:
     try:
         await client.snapshots.protect(snapshot.instance_id, snapshot.id)
     except z.ZomroError as exc:
-        click.echo(f"could not protect snapshot {snapshot.id}: {exc}")
+        click.echo(f"could not protect snapshot {snapshot.id}: {exc}", err=True)
         return False
     click.echo(
         f"protected snapshot {snapshot.id} of instance {snapshot.instance_id}: "
@@ -214,7 +218,7 @@ async def run_demo(
     """Seed an emulator, list the fleet, snapshot it, restore one instance from its
     new snapshot and protect that snapshot, report, clean up; the exit status."""
     rng = random.Random(seed)
-    ids = [FIRST_INSTANCE + n for n in range(instances)]
+    ids = list(fleet_ids(instances))
     doomed = set(rng.sample(ids, fail))
     clock = VirtualClock() if virtual_time else None
     async with ZomroEmulator(
@@ -230,7 +234,9 @@ async def run_demo(
                 name=f"app-{n:02d}",
             )
         clock_kind = "a virtual clock" if virtual_time else "the real clock"
-        click.echo(f"emulator at {emu.url} on {clock_kind}: instances {ids[0]}..{ids[-1]}")
+        click.echo(
+            f"emulator at {emu.url} on {clock_kind}: instances {ids[0]}..{ids[-1]}", err=True
+        )
         async with emu.client(poll=POLL) as client:
             began = client.clock.monotonic()
             fleet = await client.instances.list()
@@ -238,7 +244,9 @@ async def run_demo(
             started = client.clock.time()
             stamp = datetime.fromtimestamp(started).strftime("%Y%m%d-%H%M%S")
             job = client.snapshots.create_many(fleet, f"demo-{stamp}", timeout=WAIT_TIMEOUT)
-            board = _Board([i.id for i in fleet], client.clock, console)
+            # The live board is progress: on stderr, live when that is a terminal.
+            progress = Console(stderr=True, force_terminal=sys.stderr.isatty())
+            board = _Board([i.id for i in fleet], client.clock, progress)
             with board:
                 async for event in job:
                     _show(board, event, started)
@@ -247,13 +255,13 @@ async def run_demo(
             console.print(_summary(rows))
             for row in rows:
                 if row.error:
-                    click.echo(f"instance {row.instance_id} failed: {row.error}")
+                    click.echo(f"instance {row.instance_id} failed: {row.error}", err=True)
             # The first instance whose new snapshot is Active is restored from it.
             active_ones = [r.snapshot for r in rows if r.status == "Active"]
             chosen = next((s for s in active_ones if s is not None), None)
             restored = kept = None
             if chosen is None:
-                click.echo("no snapshot became Active: nothing to restore from")
+                click.echo("no snapshot became Active: nothing to restore from", err=True)
             elif (restored := await _restore(client, chosen)) is not None:
                 kept = chosen if await _protect(client, chosen) else None
             made = [row.snapshot for row in rows if row.snapshot is not None]
@@ -276,7 +284,13 @@ async def run_demo(
 
 
 @click.command()
-@click.option("--instances", type=click.IntRange(1, 500), default=20, show_default=True)
+@click.option(
+    "--instances",
+    type=click.IntRange(1, MAX_FLEET),
+    default=20,
+    show_default=True,
+    help=f"How many instances, ids from {FIRST_INSTANCE_ID} up.",
+)
 @click.option(
     "--fail",
     type=click.IntRange(min=0),

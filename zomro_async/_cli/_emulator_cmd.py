@@ -11,15 +11,20 @@ import click
 
 from zomro_async._checks import is_loopback
 from zomro_async.testing import EmulatorConfig, ZomroEmulator
+from zomro_async.testing._ids import FIRST_INSTANCE_ID, MAX_FLEET, fleet_ids
 
-FIRST_INSTANCE = 5_203_701
+from ._common import FiniteFloatRange
+
+# Off the 8080 that web apps (examples/aiohttp_service.py among them) default
+# to, so the emulator and an app pointed at it can both run with their defaults.
+DEFAULT_PORT = 8765
 
 
 async def serve(
     *,
     stop: Awaitable[object],
     host: str = "127.0.0.1",
-    port: int = 8080,
+    port: int = DEFAULT_PORT,
     instances: int = 3,
     time_to_active: float = 8.0,
     fault_rate: float = 0.0,
@@ -37,7 +42,7 @@ async def serve(
             await emulator.start()
         except OSError as exc:
             raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
-        ids = [FIRST_INSTANCE + n for n in range(instances)]
+        ids = fleet_ids(instances)
         for instance_id in ids:
             emulator.add_instance(instance_id, 1)
         ssh_key = emulator.add_ssh_key("emulator")  # for `restore --ssh-key`
@@ -85,18 +90,24 @@ async def serve_until_signal(**settings: Any) -> None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--instances", type=click.IntRange(0, 1000), default=3, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option(
+    "--instances",
+    type=click.IntRange(0, MAX_FLEET),
+    default=3,
+    show_default=True,
+    help=f"How many instances to seed, ids from {FIRST_INSTANCE_ID} up (as the demo's).",
+)
 @click.option(
     "--time-to-active",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=8.0,
     show_default=True,
     help="Seconds a new snapshot stays Saving.",
 )
 @click.option(
     "--fault-rate",
-    type=click.FloatRange(0, 1),
+    type=FiniteFloatRange(0, 1),
     default=0.0,
     show_default=True,
     help="Share of requests that fail transiently.",

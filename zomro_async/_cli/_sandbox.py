@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import os
 import time
 from collections.abc import AsyncIterator
 
 from zomro_async.testing import VirtualClock, ZomroEmulator
+from zomro_async.testing._ids import DOOMED_INSTANCE_ID, fleet_ids
 
-SAMPLE_INSTANCES = (5_203_773, 5_203_774, 5_203_775)
+from . import _logging
+
+# The first three of the fleet the demo and `zomro-async emulator` seed too.
+SAMPLE_INSTANCES = fleet_ids(3)
 # Every snapshot created on this one ends Killed, and every restore of it in
-# error: try a failure (exit status 1) on it.
-DOOMED_INSTANCE = 5_203_776
+# error: try a failure (exit status 1) on it. It is outside the fleet.
+DOOMED_INSTANCE = DOOMED_INSTANCE_ID
+# Seeded in this order, so that the seeded images' ids (the docs show them) stay put.
 INSTANCES = (*SAMPLE_INSTANCES, DOOMED_INSTANCE)
 # The account's SSH key, for `restore --ssh-key`: the emulator's first key of
 # its seed (the sandbox adds it first; a test pins the value).
@@ -35,6 +41,12 @@ virtual clock (waits finish at once; nothing persists between runs):
 The account has one SSH key, {SSH_KEY}."""
 
 
+# A test hook, not in --help: when set (to anything), the clock stands still once
+# the sandbox is seeded, so every wait stays in flight until a signal stops the
+# command; the tests of SIGTERM send one to a real process that way.
+FROZEN_CLOCK_ENV = "ZOMRO_SANDBOX_FROZEN"
+
+
 @contextlib.asynccontextmanager
 async def seeded_emulator() -> AsyncIterator[ZomroEmulator]:
     """A running emulator seeded with `INSTANCES`, its call counters zeroed.
@@ -45,7 +57,9 @@ async def seeded_emulator() -> AsyncIterator[ZomroEmulator]:
     clock = VirtualClock(start=time.time() - SEED_DAYS * _DAY)
     async with ZomroEmulator(clock=clock) as emulator:
         try:
-            await _seed(emulator, clock)
+            with _logging.quiet():  # the seeding's calls: not the command's, for --debug
+                await _seed(emulator, clock)
+            clock.auto_advance = not os.environ.get(FROZEN_CLOCK_ENV)
             yield emulator
         finally:
             # A connection accepted just before the server closes (a request cut

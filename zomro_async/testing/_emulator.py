@@ -88,7 +88,7 @@ Backups, their schedules, the image list and copies (the Cloud VPS notes'
 - a schedule's time is UTC+3 all year, no daylight saving (`SCHEDULE_TZ`);
   `rotation_days` takes bare day numbers, `rotation_time` two-digit HH:MM,
   nothing else (`_parse_days`, `_parse_time`); a schedule has no id in the
-  answer of its create, and its own id sequence (`FIRST_SCHEDULE_ID`);
+  answer of its create, and its own id sequence (`FIRST_SCHEDULE_ID`, in `_ids`);
 - a schedule fires at each listed day's time after it was made or last
   edited (no backfill), whatever the instance is doing (a busy instance or
   a limit never stops it); its backup is named `<schedule>-YYYYMMDD-HHMM` of
@@ -159,6 +159,7 @@ from ._emulator_model import (
     _today,
     _wrap,
 )
+from ._ids import FIRST_IMAGE_ID
 
 FAULT_KINDS = ("html502", "html503", "reset", "truncated", "slow")
 # How an answer is lost after the server acted: the proxy gave up on the backend
@@ -174,7 +175,6 @@ RETRY_AFTER_STYLES = ("seconds", "date")
 _DROP_TURNS = 5
 ACCESS_MSG = "Insufficient privileges to perform this operation"
 DEFAULT_PAGE_SIZE = 20
-FIRST_SNAPSHOT_ID = 5_204_214
 # `instance_status` values from the notes: steady ones, ones in progress, and two
 # the panel's filter offers besides (*inferred*: an instance may have them, and
 # neither is steady, so a rebuild is refused meanwhile).
@@ -525,7 +525,7 @@ class ZomroEmulator(_ImagesMixin):
         # or snapshots (which draw ids), and ids do not shift with faults.
         self._fault_rng = random.Random(self.config.seed)
         self._data_rng = random.Random(f"zomro-emulator-data-{self.config.seed}")
-        self._ids = itertools.count(FIRST_SNAPSHOT_ID)
+        self._ids = itertools.count(FIRST_IMAGE_ID)
         self._instances: dict[int, _Instance] = {}
         self._init_images()
         self._ssh_keys: dict[str, str] = {}

@@ -40,6 +40,7 @@ from ._emulator_model import (
     _today,
     _wrap,
 )
+from ._ids import FIRST_SCHEDULE_ID
 
 if TYPE_CHECKING:
     from zomro_async._clock import Clock
@@ -65,7 +66,6 @@ BACKUP_ROTATION_MIN, BACKUP_ROTATION_MAX = 1, 10
 # *Inferred*: the schedule's time is the panel's wall clock, labelled GMT+3; taken
 # as UTC+3 all year (no daylight saving), though the panel warns that it moves.
 SCHEDULE_TZ = timezone(timedelta(hours=3), "GMT+3")
-FIRST_SCHEDULE_ID = 31_000
 # By the panel's day number (Sunday = 0); listed Monday first.
 DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 _WEEK_ORDER = (1, 2, 3, 4, 5, 6, 0)

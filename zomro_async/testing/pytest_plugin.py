@@ -1,7 +1,9 @@
 """pytest fixtures for code that uses zomro-async: `zomro_emulator` and `zomro_client`.
 
-Registered through the `pytest11` entry point; the async fixtures need pytest-asyncio.
-Both run on `zomro_clock`, a `VirtualClock`, so waits take no real time.
+Registered through the `pytest11` entry point; the async fixtures need pytest-asyncio,
+and are declared with `pytest_asyncio.fixture`, so they work in its default strict
+mode (where the tests that use them are marked `@pytest.mark.asyncio`). Both run on
+`zomro_clock`, a `VirtualClock`, so waits take no real time.
 """
 
 from __future__ import annotations
