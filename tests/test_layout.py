@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "zomro_async": 5,
     "zomro_async.testing": 6,
     "zomro_async._cli": 7,
+    "zomro_async.__main__": 7,  # the console script: the CLI, or how to install it
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -18,11 +19,17 @@ Seeded = tuple[list[ZomroEmulator], list[Setup], list[AsyncSetup]]
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No credentials or settings from the environment the tests run in."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No credentials or settings from the environment the tests run in, nor from
+    a configuration file (the one looked for is in an empty directory)."""
     for name in ("TOKEN", "USERNAME", "PASSWORD", "API_URL", "CLI_RETRIES", "REBUILD_PASSWORD"):
         monkeypatch.delenv(f"ZOMRO_{name}", raising=False)
+    for name in ("LOG", "PROFILE", "CONFIG"):
+        monkeypatch.delenv(f"ZOMRO_{name}", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("COLUMNS", "200")  # no wrapping in tables
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):  # rich: "a terminal"
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def test_create_all_with_wait_reports_each_instance(emulators: list[ZomroEmulato
 
     assert result.exit_code == 1  # DOOMED's snapshot ends Killed
     assert f"error: instance {DOOMED} snapshot" in result.stderr
-    states = [line.split()[-1] for line in result.stdout.splitlines() if line[:2] == "20"]
+    states = [line.split()[-1] for line in result.stderr.splitlines() if line[:2] == "20"]
     assert states.count("active") == 3
 
 

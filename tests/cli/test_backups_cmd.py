@@ -134,7 +134,8 @@ def test_list_json_has_the_usage_of_one_instance(backed_up: dict[str, int]) -> N
     result = invoke("backups", "list", str(A), "--emulator", "--json")
 
     assert result.exit_code == 0, result.output
-    assert result.stderr == ""
+    # stderr says the same in every format
+    assert result.stderr == f"instance {A}: manual backups today: 2 of 5, in all: 2 of 100\n"
     doc = document(result)
     assert (doc["command"], doc["ok"]) == ("backups list", True)
     assert doc["usage"] == {
@@ -217,7 +218,7 @@ def test_create_and_wait(emulators: list[ZomroEmulator]) -> None:
         ((new, row),) = backups_on(emulator, instance).items()
         assert (row["name"], row["backup_type"]) == (f"b-{instance}", "manual")
         assert table_rows(result.stdout, instance)[new][1:] == [str(new), f"b-{instance}", "active"]
-        seen = [(s, state) for i, s, state in progress(result.stdout) if i == instance]
+        seen = [(s, state) for i, s, state in progress(result.stderr) if i == instance]
         assert seen == [(new, "created"), (new, "saving"), (new, "active")]
     assert "snapshot" not in result.output
 
@@ -251,14 +252,14 @@ def test_create_without_wait_tells_how_to_await_the_backups(
     assert result.exit_code == 0, result.output
     (new,) = backups_on(emulators[0], A)
     assert table_rows(result.stdout, A)[new][-1] == "saving"
-    assert f"`zomro-async backups wait --emulator {A} {new}` awaits it" in result.stdout
+    assert f"`zomro-async backups wait --emulator {A} {new}` awaits it" in result.stderr
 
     result = invoke("backups", "create", str(A), str(B), "--name", "quick", "--emulator")
 
     assert result.exit_code == 0, result.output
     ((a_new, _),) = backups_on(emulators[1], A).items()
     ((b_new, _),) = backups_on(emulators[1], B).items()
-    out = result.stdout[result.stdout.index("the backups are being made") :]
+    out = result.stderr[result.stderr.index("the backups are being made") :]
     assert out.splitlines() == [
         "the backups are being made; to await them, run:",
         f"  zomro-async backups wait --emulator {A} {a_new}",
@@ -375,7 +376,7 @@ def test_delete_without_wait_and_an_unknown_backup(
     assert rows[target][-1] == "deleting"
     assert rows[77][-1] == "failed"
     assert f"error: instance {A} backup 77: NotFoundError" in result.stderr
-    assert {(s, state) for _, s, state in progress(result.stdout)} == {
+    assert {(s, state) for _, s, state in progress(result.stderr)} == {
         (target, "deleting"),
         (77, "failed"),
     }
@@ -406,7 +407,7 @@ def test_wait_for_a_saving_backup(backed_up: dict[str, int]) -> None:
 
     assert result.exit_code == 0, result.output
     assert table_rows(result.stdout, C)[saving][2:] == ["in-progress", "active"]
-    assert [s for _, _, s in progress(result.stdout)] == ["saving", "active"]
+    assert [s for _, _, s in progress(result.stderr)] == ["saving", "active"]
 
 
 def test_wait_reports_each_item(backed_up: dict[str, int]) -> None:
@@ -468,7 +469,7 @@ def test_ctrl_c_during_create_resumes_with_backups_wait(
     assert result.exit_code == 130, result.output
     assert "Traceback" not in result.output
     (made,) = backups_on(emulators[0], A)
-    out = result.stdout[result.stdout.index("interrupted") :]
+    out = result.stderr[result.stderr.index("interrupted") :]
     assert out.splitlines() == [
         "interrupted: the job was cancelled",
         "created before the interruption:",
@@ -596,7 +597,7 @@ def test_schedule_add_refuses_an_empty_name(emulators: list[ZomroEmulator]) -> N
     assert result.exit_code == 2
     assert "must not be empty" in result.stderr
     no_traceback(result)
-    assert emulators[0].calls["instances.fleio_bckps.schedule.edit"] == 0
+    assert not emulators  # refused before anything ran
 
 
 def test_schedule_remove(scheduled: list[int], emulators: list[ZomroEmulator]) -> None:
@@ -629,7 +630,7 @@ def test_rotation_tells_and_sets(emulators: list[ZomroEmulator]) -> None:
     assert [
         line.split() for line in result.stdout.splitlines() if line.split()[:1] == [str(A)]
     ] == [[str(A), str(kept)]]
-    assert f"keeps the newest {kept} scheduled backups of instance {A}" in result.stdout
+    assert f"keeps the newest {kept} scheduled backups of instance {A}" in result.stderr
 
     result = invoke("backups", "rotation", str(A), "7", "--emulator", "--json")
 

@@ -111,6 +111,8 @@ def test_an_unreachable_api_exits_4(args: list[str], closed_port: int) -> None:
 
     assert result.exit_code == 4, result.output
     assert "error: could not reach the API: TransportError" in result.stderr
+    assert f"127.0.0.1:{closed_port}: connection refused" in result.stderr
+    assert "Traceback" not in result.output
 
     result = invoke(*args, "--json", env=unreachable(closed_port))
     assert result.exit_code == 4
@@ -138,6 +140,8 @@ def test_flags_override_the_environment(closed_port: int) -> None:
         (["--token", "t", "--username", "u"], {}, "not both"),
         (["--emulator", "--api-url", "http://127.0.0.1:1/"], {}, "exclude each other"),
         (["--token", "t", "--api-url", "http://example.com/"], {}, "refusing http URL"),
+        (["--token", "t", "--api-url", "http://127.0.0.1:99999/"], {}, "no valid port"),
+        (["--emulator"], {"ZOMRO_CLI_RETRIES": "²"}, "ZOMRO_CLI_RETRIES"),
         (["--token", "t"], {"ZOMRO_API_URL": "ftp://x/"}, "ZOMRO_API_URL"),
         (["--emulator"], {"ZOMRO_CLI_RETRIES": "lots"}, "ZOMRO_CLI_RETRIES"),
     ],

@@ -131,11 +131,11 @@ def test_copy_and_wait_awaits_the_copy_until_active(emulators: list[ZomroEmulato
     row = images_on(emulator)[copy]
     assert (row["image_name"], row["region"], row["fleio_status"]) == ("seed-1", AWAY, "Active")
     assert table_rows(result.stdout)[SEED_1] == [str(SEED_1), str(copy), "seed-1", AWAY, "active"]
-    assert progress(result.stdout) == [(SEED_1, copy, "saving"), (SEED_1, copy, "active")]
-    saving, active = (datetime.datetime.fromisoformat(m[1]) for m in _lines(result.stdout))
+    assert progress(result.stderr) == [(SEED_1, copy, "saving"), (SEED_1, copy, "active")]
+    saving, active = (datetime.datetime.fromisoformat(m[1]) for m in _lines(result.stderr))
     assert (active - saving).total_seconds() >= COPY_TIME  # on the virtual clock
     assert emulator.calls["image.copy"] == 2  # the preview, then the copy
-    assert result.stderr == ""
+    assert len(_lines(result.stderr)) == len(result.stderr.splitlines())  # progress alone
 
 
 def test_copy_without_wait_json(emulators: list[ZomroEmulator]) -> None:
@@ -168,7 +168,7 @@ def test_copy_without_wait_tells_how_to_await_it(emulators: list[ZomroEmulator])
     assert result.exit_code == 0, result.output
     (copy,) = set(images_on(emulators[0])) - set(range(SEED_1, SEED_1 + 13))
     assert table_rows(result.stdout)[SEED_1][-1] == "saving"
-    assert f"`zomro-async images wait --emulator {copy}` awaits it" in result.stdout
+    assert f"`zomro-async images wait --emulator {copy}` awaits it" in result.stderr
 
 
 @pytest.mark.parametrize("region", ["Mars", HOME])
@@ -220,7 +220,7 @@ def test_a_killed_copy_fails(sandbox_setup: list[Setup], emulators: list[ZomroEm
     assert re.search(
         rf"^error: image {SEED_1} copy {copy}: ImageFailed: ", result.stderr, re.MULTILINE
     )
-    assert progress(result.stdout)[-1] == (SEED_1, copy, "failed")
+    assert progress(result.stderr)[-1] == (SEED_1, copy, "failed")
 
     doc = image_document(
         invoke("images", "copy", str(SEED_1), "--region", AWAY, "--wait", "--emulator", "--json")
@@ -259,7 +259,7 @@ def test_ctrl_c_during_the_wait_resumes_with_images_wait(
     assert result.exit_code == 130, result.output
     no_traceback(result)
     (copy,) = set(images_on(emulators[0])) - set(range(SEED_1, SEED_1 + 13))
-    out = result.stdout[result.stdout.index("interrupted") :]
+    out = result.stderr[result.stderr.index("interrupted") :]
     assert out.splitlines() == [
         "interrupted: the job was cancelled",
         f"the copy {copy} of image {SEED_1} was made in {AWAY}",
@@ -295,7 +295,7 @@ def test_wait_for_a_copy(async_setup: list[AsyncSetup], emulators: list[ZomroEmu
 
     assert result.exit_code == 0, result.output
     assert table_rows(result.stdout)[made] == [str(made), "dr", AWAY, "active"]
-    assert progress(result.stdout) == [(made, None, "saving"), (made, None, "active")]
+    assert progress(result.stderr) == [(made, None, "saving"), (made, None, "active")]
     assert images_on(emulators[-1])[made]["fleio_status"] == "Active"
 
 

@@ -76,7 +76,7 @@ def test_ctrl_c_during_create_reports_what_was_created(
     # may still be told, and then it is reported like the others.
     assert len(created) >= 2
     assert not [e for e in seen if e.kind is Kind.ACTIVE]  # stopped part-way
-    out = result.stdout[result.stdout.index("interrupted") :]
+    out = result.stderr[result.stderr.index("interrupted") :]
     assert out.startswith("interrupted: the job was cancelled\ncreated before the interruption:\n")
     reported = [
         (int(i), int(s)) for i, s in re.findall(r"^  instance (\d+) snapshot (\d+) n \(", out, re.M)
@@ -107,7 +107,7 @@ def test_resume_commands_repeat_the_connection_flags_but_never_a_secret(
     )
 
     assert result.exit_code == 130
-    (command,) = re.findall(r"zomro-async snapshots wait .*", result.stdout)
+    (command,) = re.findall(r"zomro-async snapshots wait .*", result.stderr)
     assert command.startswith("zomro-async snapshots wait --emulator --username demo 5203773 ")
     assert "demo-password" not in result.output
 
@@ -145,7 +145,8 @@ def test_ctrl_c_before_anything_was_created(
     result = invoke("snapshots", "create", str(A), "--name", "n", "--emulator")
 
     assert result.exit_code == 130
-    assert result.stdout.splitlines() == [
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
         "interrupted: the job was cancelled",
         "no snapshot was created before the interruption",
         "a create sent just before the interruption may yet appear: see snapshots list",
@@ -160,8 +161,8 @@ def test_ctrl_c_during_a_wait_resumes_what_is_left(
     result = invoke("snapshots", "wait", str(A), "5204214", "5204218", "--emulator")
 
     assert result.exit_code == 130
-    (command,) = re.findall(r"zomro-async snapshots wait .*", result.stdout)
+    (command,) = re.findall(r"zomro-async snapshots wait .*", result.stderr)
     left = command.split()[-1]
     assert command == f"zomro-async snapshots wait --emulator {A} {left}"
     assert left in {"5204214", "5204218"}
-    assert "created before" not in result.stdout
+    assert "created before" not in result.stderr

@@ -1,4 +1,4 @@
-"""Progress: plain timestamped lines when not on a terminal, live bars on one."""
+"""Progress, on stderr: plain timestamped lines when not on a terminal, live bars on one."""
 
 from __future__ import annotations
 
@@ -24,13 +24,15 @@ def event(
 
 
 def test_plain_lines_one_per_change(capsys: pytest.CaptureFixture[str]) -> None:
-    view = _progress.ProgressView([(A, None)], finish={z.ProgressKind.ACTIVE}, title="t", err=False)
+    view = _progress.ProgressView([(A, None)], finish={z.ProgressKind.ACTIVE}, title="t")
     with view:
         for kind in ("created", "saving", "saving", "saving", "active"):
             view.show(event(z.ProgressKind(kind)))
         view.show(event(z.ProgressKind.FAILED, None, error=z.TransportError("down")))
 
-    assert capsys.readouterr().out.splitlines() == [
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
         f"2026-11-28T18:00:00Z instance {A} snapshot 5204214 created",
         f"2026-11-28T18:00:00Z instance {A} snapshot 5204214 saving",
         f"2026-11-28T18:00:00Z instance {A} snapshot 5204214 active",
@@ -51,18 +53,20 @@ def test_no_control_codes_when_stdout_is_not_a_terminal() -> None:
 
 
 def test_live_bars_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    screens: list[io.StringIO] = []
+    screens: list[tuple[bool, io.StringIO]] = []
 
     def terminal(*, err: bool = False) -> Console:
-        screens.append(io.StringIO())
-        return Console(file=screens[-1], force_terminal=True, width=100)
+        screens.append((err, io.StringIO()))
+        return Console(file=screens[-1][1], force_terminal=True, width=100)
 
     monkeypatch.setattr(_progress, "make_console", terminal)
     result = invoke("snapshots", "create", str(A), str(B), "--name", "n", "--wait", "--emulator")
 
     assert result.exit_code == 0, result.output
     assert result.stdout == ""  # everything went to the terminal
-    bars, table = screens
+    assert result.stderr == ""
+    (bars_on_stderr, bars), (table_on_stderr, table) = screens
+    assert (bars_on_stderr, table_on_stderr) == (True, False)
     assert "\x1b[" in bars.getvalue()  # drawn live, then cleared (transient)
     assert "Snapshots created" in table.getvalue()
     assert f"instance {A} snapshot" in bars.getvalue()  # the items' bars

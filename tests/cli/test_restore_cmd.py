@@ -62,7 +62,7 @@ def test_restore_with_yes_and_the_password_from_the_environment(
     assert rebuilds(emulators) == [(A, SEED_A, None, True)]
     assert emulators[0].instance_status(A) == "active"
     assert restore_row(result.stdout) == [str(A), f"vps-{A}", str(SEED_A), "seed-1", "active"]
-    assert [s for _, s in progress(result.stdout)] == [
+    assert [s for _, s in progress(result.stderr)] == [
         f"restoring from snapshot {SEED_A}",
         "restore accepted",
         "rebuilding",
@@ -159,8 +159,8 @@ def test_no_wait_returns_once_the_rebuild_is_accepted(emulators: list[ZomroEmula
 
     assert result.exit_code == 0, result.output
     assert restore_row(result.stdout)[-1] == "accepted"
-    assert f"`zomro-async instances wait {A}` awaits its end" in result.stdout
-    assert [s for _, s in progress(result.stdout)][-1] == "restore accepted"
+    assert f"`zomro-async instances wait {A}` awaits its end" in result.stderr
+    assert [s for _, s in progress(result.stderr)][-1] == "restore accepted"
     assert emulators[0].calls["instances.fleio.rebuild"] == 1
 
     doc = document(
@@ -268,7 +268,7 @@ def test_a_rebuild_that_ends_in_error_exits_1(emulators: list[ZomroEmulator]) ->
         f"error: instance {DOOMED} snapshot {SEED_A}: InstanceFailed: instance {DOOMED} is error"
         in result.stderr
     )
-    assert (DOOMED, "failed") in progress(result.stdout)
+    assert (DOOMED, "failed") in progress(result.stderr)
     assert PASSWORD not in result.output
 
 
@@ -372,7 +372,7 @@ def test_ctrl_c_during_the_wait_tells_how_to_resume(monkeypatch: pytest.MonkeyPa
     result = invoke("restore", str(A), str(SEED_A), "--yes", "--emulator", env=ENV)
 
     assert result.exit_code == 130
-    out = result.stdout[result.stdout.index("interrupted") :]
+    out = result.stderr[result.stderr.index("interrupted") :]
     assert out.splitlines() == [
         "interrupted: the job was cancelled",
         "to resume, run:",

@@ -1,7 +1,8 @@
-"""`zomro-async rotate` against the seeded emulator: the plan, retention, failures."""
+"""`zomro-async rotate` against the seeded emulator: retention flags, the plan, reruns, failures."""
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
@@ -9,32 +10,55 @@ import pytest
 
 from zomro_async.testing import ZomroEmulator
 
-from ._support import DOOMED, A, B, C, document, ids_on, invoke, names_on
+from ._support import DOOMED, A, AsyncSetup, B, C, document, ids_on, invoke, names_on
 
 MUTATIONS = ("instances.snapshots.edit", "image.delete")
 NEW_NAME = re.compile(r"auto-\d{4}-\d\d-\d\d-\d{6}")
+# A progress line on stderr: `<time> instance I snapshot S <state>`.
+PROGRESS = re.compile(r"\S+Z (instance \d+ snapshot \d+ \w+)$")
 
 
 def seeded_auto(emulator: ZomroEmulator, instance_id: int) -> list[dict[str, str]]:
     return [r for r in emulator.snapshots_of(instance_id) if r["name"].startswith("auto-")]
 
 
-def test_dry_run_prints_the_plan_and_changes_nothing(emulators: list[ZomroEmulator]) -> None:
-    result = invoke("rotate", str(A), str(C), str(DOOMED), "--keep", "2", "--dry-run", "--emulator")
+def plan_rows(stdout: str) -> list[list[str]]:
+    """The table's rows (Instance, Snapshot, Name, Status, Action, Rules), each cell one line."""
+    rows = [re.split(r"\s{2,}", line.strip()) for line in stdout.splitlines()]
+    return [r for r in rows if len(r) == 6 and r[0].isdigit()]
+
+
+def test_dry_run_prints_what_is_kept_by_which_rule_and_what_would_go(
+    emulators: list[ZomroEmulator],
+) -> None:
+    result = invoke(
+        "rotate", str(A), str(C), str(DOOMED), "--keep-last", "1", "--keep-daily", "2",
+        "--dry-run", "--emulator",
+    )  # fmt: skip
 
     assert result.exit_code == 0, result.output
     (emulator,) = emulators
     assert all(emulator.calls[func] == 0 for func in MUTATIONS)
     assert emulator.calls["instances.snapshots"] == 3
-    assert len(seeded_auto(emulator, A)) == 3  # the seeded state, untouched
-    oldest_a, second_a, _ = seeded_auto(emulator, A)
-    _, second_c, _ = seeded_auto(emulator, C)  # the oldest of C is protected
-    plan = result.stdout
-    assert f"{oldest_a['id']} {oldest_a['name']}" in plan
-    assert f"{second_a['id']} {second_a['name']}" in plan
-    assert f"{second_c['id']} {second_c['name']}" in plan
-    assert len(NEW_NAME.findall(plan)) == 3 + 3  # each instance's new name, then the victims
-    assert "dry run: nothing was created or deleted" in plan
+    oldest_a, second_a, newest_a = seeded_auto(emulator, A)  # untouched, one a day
+    _, second_c, newest_c = seeded_auto(emulator, C)  # the oldest of C is protected
+    rows = plan_rows(result.stdout)
+    assert [r[:2] + r[3:] for r in rows] == [
+        [str(A), "-", "-", "create", "new"],
+        [str(A), newest_a["id"], "active", "keep", "daily"],
+        [str(A), oldest_a["id"], "active", "remove", "-"],
+        [str(A), second_a["id"], "active", "remove", "-"],
+        [str(C), "-", "-", "create", "new"],
+        [str(C), newest_c["id"], "active", "keep", "daily"],
+        [str(C), second_c["id"], "active", "remove", "-"],
+        [str(DOOMED), "-", "-", "create", "new"],
+    ]
+    named = {r[1]: r[2] for r in rows}
+    assert named[newest_a["id"]] == newest_a["name"]
+    assert named[oldest_a["id"]] == oldest_a["name"]
+    assert all(NEW_NAME.fullmatch(r[2]) for r in rows if r[1] == "-")
+    assert "retention: last 1, daily 2" in result.stderr
+    assert "dry run: nothing was created or deleted" in result.stderr
     assert "\x1b" not in result.output
 
 
@@ -49,6 +73,7 @@ def test_dry_run_json(emulators: list[ZomroEmulator]) -> None:
     row_a, row_c = doc["results"]
     for row in (row_a, row_c):
         assert row["dry_run"] is True
+        assert row["resumed"] is False
         assert row["snapshot_id"] is None
         assert NEW_NAME.fullmatch(row["name"])
         assert row["created"] == [
@@ -57,6 +82,7 @@ def test_dry_run_json(emulators: list[ZomroEmulator]) -> None:
         check_snapshot_lists(row)
     old = [int(r["id"]) for r in seeded_auto(emulator, A)]
     assert [s["snapshot_id"] for s in row_a["deleted"]] == old[:2]
+    assert [(s["snapshot_id"], s["rules"]) for s in row_a["kept"]] == [(old[2], ["last"])]
     assert [s["snapshot_id"] for s in row_c["deleted"]] == [int(seeded_auto(emulator, C)[1]["id"])]
 
 
@@ -65,10 +91,33 @@ def check_snapshot_lists(row: dict[str, Any]) -> None:
         assert set(snapshot) == {"snapshot_id", "name", "status", "created_date"}
         assert snapshot["snapshot_id"] is None or isinstance(snapshot["snapshot_id"], int)
         assert isinstance(snapshot["name"], str)
+    for snapshot in row["kept"]:
+        assert set(snapshot) == {"snapshot_id", "name", "status", "created_date", "rules"}
+        assert isinstance(snapshot["snapshot_id"], int)
+        assert snapshot["rules"]
+        assert all(isinstance(rule, str) for rule in snapshot["rules"])
 
 
-def test_rotate_keeps_n_and_leaves_a_failed_instance_alone(emulators: list[ZomroEmulator]) -> None:
-    result = invoke("rotate", str(A), str(C), str(DOOMED), "--keep", "2", "--emulator", "--json")
+def test_keep_is_an_alias_of_keep_last(emulators: list[ZomroEmulator]) -> None:
+    by_keep = document(invoke("rotate", str(A), "--keep", "2", "--dry-run", "--emulator", "--json"))
+    by_last = document(
+        invoke("rotate", str(A), "--keep-last", "2", "--dry-run", "--emulator", "--json")
+    )
+
+    def plan(doc: dict[str, Any]) -> Any:
+        (row,) = doc["results"]
+        return row["kept"], row["deleted"]
+
+    assert plan(by_keep) == plan(by_last)
+    assert [s["rules"] for s in plan(by_keep)[0]] == [["last"]]
+
+
+def test_rotate_keeps_by_the_rules_and_leaves_a_failed_instance_alone(
+    emulators: list[ZomroEmulator],
+) -> None:
+    result = invoke(
+        "rotate", str(A), str(C), str(DOOMED), "--keep-daily", "2", "--emulator", "--json"
+    )  # fmt: skip
 
     assert result.exit_code == 1
     doc = document(result)
@@ -77,7 +126,8 @@ def test_rotate_keeps_n_and_leaves_a_failed_instance_alone(emulators: list[Zomro
     row_a, row_c, row_doomed = doc["results"]
     for row in (row_a, row_c, row_doomed):
         check_snapshot_lists(row)
-    # A: two of the three seeded auto- snapshots go; seed-1 stays; the new one is kept
+        assert row["resumed"] is False
+    # A: the new one and the newest seeded one are the last two days; two go
     assert row_a["ok"]
     assert row_a["status"] == "active"
     assert row_a["created"] == [
@@ -88,26 +138,25 @@ def test_rotate_keeps_n_and_leaves_a_failed_instance_alone(emulators: list[Zomro
             "created_date": row_a["created"][0]["created_date"],
         }
     ]
+    kept_a = [(s["snapshot_id"], s["rules"]) for s in row_a["kept"]]
+    assert kept_a[0] == (row_a["snapshot_id"], ["daily"])
+    assert [rules for _, rules in kept_a] == [["daily"], ["daily"]]
     assert len(row_a["deleted"]) == 2
     assert names_on(emulator, A)[0] == "seed-1"
     assert [n for n in names_on(emulator, A) if n.startswith("auto-")][-1] == row_a["name"]
     assert len(seeded_auto(emulator, A)) == 2
     # C: the protected one is neither deleted nor counted
-    assert [s["snapshot_id"] for s in row_c["deleted"]] == [int(seeded_auto_before(row_c))]
+    (deleted_c,) = row_c["deleted"]
     assert len(seeded_auto(emulator, C)) == 3  # protected + the newest seeded + the new one
-    # the failed new snapshot deletes nothing
+    assert deleted_c["snapshot_id"] not in ids_on(emulator, C)
+    # the failed new snapshot deletes nothing good, and is reported
     assert not row_doomed["ok"]
     assert row_doomed["error"]["type"] == "SnapshotFailed"
-    assert row_doomed["deleted"] == []
+    assert (row_doomed["deleted"], row_doomed["kept"]) == ([], [])
     assert row_doomed["status"] == "killed"
+    assert names_on(emulator, DOOMED) == ["seed-1", row_doomed["name"]]
     assert emulator.calls["image.delete"] == 3
     assert f"error: instance {DOOMED} snapshot {row_doomed['snapshot_id']}" in result.stderr
-
-
-def seeded_auto_before(row: dict[str, Any]) -> int:
-    (deleted,) = row["deleted"]
-    snapshot_id: int = deleted["snapshot_id"]
-    return snapshot_id
 
 
 def test_rotate_table_and_progress(emulators: list[ZomroEmulator]) -> None:
@@ -120,7 +169,7 @@ def test_rotate_table_and_progress(emulators: list[ZomroEmulator]) -> None:
     emulator = emulators[-1]
     new = ids_on(emulator, A)[-1]
     assert oldest["snapshot_id"] not in ids_on(emulator, A)
-    lines = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line[:2] == "20"]
+    lines = [m[1] for m in map(PROGRESS.match, result.stderr.splitlines()) if m]
     assert lines == [
         f"instance {A} snapshot {new} created",
         f"instance {A} snapshot {new} saving",
@@ -128,14 +177,54 @@ def test_rotate_table_and_progress(emulators: list[ZomroEmulator]) -> None:
         f"instance {A} snapshot {oldest['snapshot_id']} deleting",
         f"instance {A} snapshot {oldest['snapshot_id']} deleted",
     ]
-    (row,) = [line.split() for line in result.stdout.splitlines() if line.split()[:1] == [str(A)]]
-    assert row == [
-        str(A),
-        str(new),
-        names_on(emulator, A)[-1],
-        "active",
-        str(oldest["snapshot_id"]),
-    ]
+    first, *kept, gone = plan_rows(result.stdout)
+    assert first == [str(A), str(new), names_on(emulator, A)[-1], "active", "created", "last"]
+    assert [r[4:] for r in kept] == [["kept", "last"], ["kept", "last"]]
+    assert gone == [str(A), str(oldest["snapshot_id"]), oldest["name"], "active", "deleted", "-"]
+
+
+def test_a_rerun_in_the_period_adopts_the_snapshot_there(
+    async_setup: list[AsyncSetup], emulators: list[ZomroEmulator]
+) -> None:
+    made: list[int] = []
+
+    async def earlier_run(emulator: ZomroEmulator) -> None:
+        today = datetime.datetime.fromtimestamp(emulator.clock.time(), datetime.UTC)
+        async with emulator.client() as client:
+            snapshot = await client.snapshots.create(A, f"auto-{today:%Y-%m-%d}-000000")
+            made.append(snapshot.id)  # still Saving: the earlier run was cut short
+
+    async_setup.append(earlier_run)
+
+    result = invoke("rotate", str(A), "--keep-daily", "7", "--emulator", "--json")
+
+    assert result.exit_code == 0, result.output
+    (row,) = document(result)["results"]
+    (emulator,) = emulators
+    assert row["resumed"] is True
+    assert (row["snapshot_id"], row["status"]) == (made[0], "active")
+    assert row["created"][0]["snapshot_id"] == made[0]
+    assert row["kept"][0] == {**row["created"][0], "rules": ["daily"]}
+    assert emulator.calls["instances.snapshots.edit"] == 0
+    assert row["deleted"] == []  # seven days keep all four
+
+
+def test_a_resumed_rotation_says_so_in_its_table(
+    async_setup: list[AsyncSetup], emulators: list[ZomroEmulator]
+) -> None:
+    async def earlier_run(emulator: ZomroEmulator) -> None:
+        async with emulator.client() as client:
+            await client.snapshots.rotate([A], keep=3)
+
+    async_setup.append(earlier_run)
+
+    result = invoke("rotate", str(A), "--keep", "3", "--emulator")
+    dry = invoke("rotate", str(A), "--keep", "3", "--dry-run", "--emulator")
+
+    assert result.exit_code == 0, result.output
+    assert plan_rows(result.stdout)[0][4:] == ["resumed", "last"]
+    assert plan_rows(dry.stdout)[0][4:] == ["resume", "last"]
+    assert all(e.calls["instances.snapshots.edit"] == 0 for e in emulators)
 
 
 def test_a_prefix_that_matches_nothing_deletes_nothing(emulators: list[ZomroEmulator]) -> None:
@@ -145,14 +234,20 @@ def test_a_prefix_that_matches_nothing_deletes_nothing(emulators: list[ZomroEmul
     (row,) = document(result)["results"]
     assert row["deleted"] == []
     assert row["name"].startswith("weekly-")
+    assert [s["name"] for s in row["kept"]] == [row["name"]]
     assert len(seeded_auto(emulators[0], B)) == 3
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([str(A)], "Missing option '--keep'"),
+        ([str(A)], "give at least one of --keep-last, --keep-hourly, --keep-daily"),
         ([str(A), "--keep", "0"], "0 is not in the range"),
+        ([str(A), "--keep-daily", "-1"], "-1 is not in the range"),
+        ([str(A), "--keep-last", "0"], "every --keep-* given is 0"),
+        ([str(A), "--keep-last", "0", "--keep-weekly", "0"], "every --keep-* given is 0"),
+        ([str(A), "--keep", "2", "--keep-last", "2"], "--keep is --keep-last"),
+        ([str(A), "--keep-hourly", "6"], "5 manual snapshots of an instance a day"),
         ([str(A), "--keep", "2", "--prefix", " "], "non-empty prefix"),
         ([str(A), str(A), "--keep", "2"], "duplicate instance id"),
         (["--keep", "2"], "Missing argument"),
@@ -162,16 +257,30 @@ def test_rotate_usage_errors(args: list[str], message: str, emulators: list[Zomr
     result = invoke("rotate", *args, "--emulator")
 
     assert result.exit_code == 2
-    assert message in result.stderr
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
     assert all(e.calls[func] == 0 for e in emulators for func in MUTATIONS)
 
 
-def test_rotate_help_documents_its_json() -> None:
+def test_five_hourly_snapshots_are_allowed(emulators: list[ZomroEmulator]) -> None:
+    result = invoke("rotate", str(A), "--keep-hourly", "5", "--dry-run", "--emulator", "--json")
+    assert result.exit_code == 0, result.output
+
+
+def test_rotate_help_documents_its_rules_and_json() -> None:
     result = invoke("rotate", "--help")
 
     text = " ".join(result.output.split())
     assert result.exit_code == 0
+    for flag in ("--keep-last", "--keep-hourly", "--keep-daily", "--keep-weekly", "--keep-yearly"):
+        assert flag in text
+    assert "The same as --keep-last N" in text
+    assert "restic's forget --keep-*" in text
+    assert "a rerun in the period adopts" in text
+    assert "--keep-hourly is at most 5" in text
     assert '"dry_run" at the top level' in text
-    assert '"created"' in text
+    assert '"resumed"' in text
+    assert '"kept"' in text
+    assert '"rules"' in text
     assert '"deleted"' in text
     assert f"{A} {B} {C}" in text

@@ -112,7 +112,7 @@ def test_create_and_wait(emulators: list[ZomroEmulator]) -> None:
         new = ids_on(emulator, instance)[-1]
         assert names_on(emulator, instance)[-1] == f"n-{instance}"
         assert table_rows(result.stdout, instance)[new][1:] == [str(new), f"n-{instance}", "active"]
-        seen = [(s, state) for i, s, state in progress(result.stdout) if i == instance]
+        seen = [(s, state) for i, s, state in progress(result.stderr) if i == instance]
         assert seen == [(new, "created"), (new, "saving"), (new, "active")]
 
 
@@ -214,7 +214,7 @@ def test_delete_without_wait_and_an_unknown_snapshot(emulators: list[ZomroEmulat
     assert rows[target][-1] == "deleting"
     assert rows[77][-1] == "failed"
     assert "error: instance 5203774 snapshot 77: NotFoundError" in result.stderr
-    states = {(s, state) for _, s, state in progress(result.stdout)}
+    states = {(s, state) for _, s, state in progress(result.stderr)}
     assert states == {(target, "deleting"), (77, "failed")}
 
 

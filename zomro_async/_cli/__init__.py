@@ -1,13 +1,12 @@
-"""The `zomro-async` command line (the `cli` extra): one click group, a module per command."""
+"""The `zomro-async` command line (the `cli` extra): one click group, a module per command.
+
+The console script is `zomro_async.__main__:main`, which tells how to install
+the extra when click or rich is missing; importing this needs them.
+"""
 
 from __future__ import annotations
 
-try:
-    import click
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "the zomro-async command needs the cli extra: pip install 'zomro-async[cli]'"
-    ) from exc
+import click
 
 from zomro_async import __version__
 
@@ -28,8 +27,16 @@ root password comes from ZOMRO_REBUILD_PASSWORD or a prompt. --emulator runs
 any command against an in-process emulator, with no account.
 
 \b
+A profile of ~/.config/zomro-async/config.toml (or $ZOMRO_CONFIG), chosen by
+--profile or ZOMRO_PROFILE, may give api_url, username, token and password:
+flags over the environment over the profile. --debug (or ZOMRO_LOG=debug)
+shows the SDK's log on stderr, secrets redacted. Shell completion:
+eval "$(_ZOMRO_ASYNC_COMPLETE=bash_source zomro-async)" (zsh_source, fish_source).
+
+\b
 Exit status: 0 all done; 1 some items failed; 2 usage error;
-3 authentication failed; 4 the API could not be reached; 130 interrupted."""
+3 authentication failed; 4 the API could not be reached; 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM)."""
 
 
 @click.group(

@@ -8,15 +8,16 @@ import re
 
 import attrs
 import click
-from rich.table import Table
 
 import zomro_async as z
 
 from ._common import (
     ALL_OPTION,
+    API_ID,
     INSTANCE_ID,
     JSON_HELP,
     WAIT_OPTION,
+    NameType,
     Outcome,
     Row,
     Run,
@@ -35,6 +36,7 @@ from ._common import (
     usage,
 )
 from ._image_cmds import Column, ImageCommands
+from ._output import ResultTable
 from ._progress import BACKUPS
 from ._sandbox import SANDBOX_HELP
 
@@ -89,7 +91,7 @@ def list_(settings: Settings, instances: tuple[int, ...]) -> None:
 
 
 async def _list(run: Run, instances: tuple[int, ...]) -> Outcome:
-    ids = list(dict.fromkeys(instances))
+    ids = usage(lambda: unique_ids(instances, "an instance id"))
     listing = COMMANDS.list(run, ids)
     used: z.BackupUsage | z.ZomroError | None = None
     if len(ids) == 1:
@@ -146,6 +148,7 @@ def _usage_json(used: z.BackupUsage) -> Row:
 @click.option(
     "--name",
     required=True,
+    type=NameType("a backup name"),
     help="The backup's name (at most 100 characters); may use {instance_id}, "
     "{date} and {time} (UTC).",
 )
@@ -193,7 +196,9 @@ async def _create(
             "a limit of the panel refused a backup: "
             "`zomro-async backups list INSTANCE` tells an instance's use of them"
         )
-    notes = await_later(run, "the backup is being made", "the backups are being made")
+    notes = await_later(
+        run, outcome.errors, "the backup is being made", "the backups are being made"
+    )
     return attrs.evolve(outcome, remarks=remarks, notes=notes)
 
 
@@ -202,7 +207,7 @@ async def _create(
 
 @backups.command(epilog=EPILOG)
 @click.argument("instance", type=INSTANCE_ID)
-@click.argument("backup_ids", metavar="BACKUP...", nargs=-1, required=True, type=INSTANCE_ID)
+@click.argument("backup_ids", metavar="BACKUP...", nargs=-1, required=True, type=API_ID)
 @WAIT_OPTION
 @timeout_option(600.0)
 @common_options
@@ -218,7 +223,7 @@ def delete(
 
 @backups.command(epilog=EPILOG)
 @click.argument("instance", type=INSTANCE_ID)
-@click.argument("backup_ids", metavar="BACKUP...", nargs=-1, required=True, type=INSTANCE_ID)
+@click.argument("backup_ids", metavar="BACKUP...", nargs=-1, required=True, type=API_ID)
 @click.option("--deleted", is_flag=True, help="Await their disappearance, not Active.")
 @timeout_option(3600.0)
 @common_options
@@ -297,11 +302,11 @@ def _schedule_fields(schedule: z.BackupSchedule | None, schedule_id: int | None 
     }
 
 
-def _schedule_table(title: str) -> Table:
+def _schedule_table(title: str) -> ResultTable:
     return new_table(title, "Instance", "Schedule", "Name", "Days", "At (GMT+3)", "Created")
 
 
-def _add_schedule_row(table: Table, instance: int, fields: Row) -> None:
+def _add_schedule_row(table: ResultTable, instance: int, fields: Row) -> None:
     days = fields["days"]
     table.add_row(
         str(instance),
@@ -342,13 +347,18 @@ async def _schedule_list(run: Run, instance: int) -> Outcome:
     for row in rows:
         _add_schedule_row(table, instance, row)
     if not found:
-        table.add_row(str(instance), "-", "(no schedules)", "", "", "")
+        table.add_row(str(instance), "-", "(no schedules)", placeholder=True)
     return Outcome(rows=rows, errors=[None] * len(rows), table=table)
 
 
 @schedule.command("add", epilog=SCHEDULE_EPILOG)
 @click.argument("instance", type=INSTANCE_ID)
-@click.option("--name", required=True, help="The schedule's name (at most 100 characters).")
+@click.option(
+    "--name",
+    required=True,
+    type=NameType("a schedule name"),
+    help="The schedule's name (at most 100 characters).",
+)
 @click.option(
     "--days",
     required=True,
@@ -407,7 +417,7 @@ async def _schedule_add(
 
 @schedule.command("remove", epilog=SCHEDULE_EPILOG)
 @click.argument("instance", type=INSTANCE_ID)
-@click.argument("schedule_ids", metavar="SCHEDULE...", nargs=-1, required=True, type=INSTANCE_ID)
+@click.argument("schedule_ids", metavar="SCHEDULE...", nargs=-1, required=True, type=API_ID)
 @common_options
 def schedule_remove(settings: Settings, instance: int, schedule_ids: tuple[int, ...]) -> None:
     """Remove backup schedules of an instance, by id (see `backups schedule list`).

@@ -3,7 +3,10 @@
 A command parses its arguments, then hands `run_command` an async body that
 takes a `Run` (the client, the progress tracker) and returns an `Outcome` (JSON
 rows, a table, one error or None per item). `run_command` owns the rest: the
-event loop, the output format, the exit status and Ctrl-C.
+event loop, the output format, the exit status, Ctrl-C and SIGTERM.
+
+Results go to stdout, in the format `--output` asks; everything else (progress,
+notes, errors, what to run to resume) goes to stderr, the same in every format.
 """
 
 from __future__ import annotations
@@ -12,29 +15,40 @@ import asyncio
 import datetime
 import functools
 import json
+import math
 import os
+import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol, TypeVar
 
 import attrs
 import click
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
 import zomro_async as z
-from zomro_async._checks import check_base_url
+from zomro_async._checks import MAX_ID, check_base_url, check_name
 from zomro_async._client import DEFAULT_BASE_URL
 
-from . import _progress, _sandbox
-from ._progress import SNAPSHOTS, Items, Key, ProgressView, Tracker, follow
+from . import _logging, _output, _profile, _progress, _sandbox
+from ._output import Column, ResultTable
+from ._progress import SNAPSHOTS, Items, Key, ProgressView, Tracker, follow, left_unfinished
 
 EXIT_FAILED = 1
 EXIT_AUTH = 3
 EXIT_UNREACHABLE = 4
-EXIT_INTERRUPTED = 130
+# A signal that stops a command (Ctrl-C, SIGTERM) exits 128 + its number, as a
+# shell tells a process the signal ended: 130 for Ctrl-C, 143 for SIGTERM.
+EXIT_SIGNAL_BASE = 128
 JSON_VERSION = 1
 RETRIES_ENV = "ZOMRO_CLI_RETRIES"  # undocumented in --help: attempts per call (tests, scripts)
 
@@ -44,7 +58,7 @@ Row = dict[str, Any]
 
 JSON_HELP = """\b
 --json prints one document on stdout (version 1; keys are only ever added),
-with any progress on stderr:
+with progress and messages on stderr:
   {"version": 1, "command": "snapshots create", "ok": true, "error": null,
    "results": [{"instance_id": 5203773, "snapshot_id": 5204226,
                 "name": "nightly", "status": "active", "ok": true,
@@ -52,16 +66,47 @@ with any progress on stderr:
    "resume": []}
 "ok" is true when every result is. "error" is null or {"type": "<class name>",
 "message": "..."}: per result, that item's; at the top level, what stopped
-the command (AuthError, TransportError, KeyboardInterrupt). "status" is the
-snapshot's state in lower case, or null. "resume" lists the `snapshots wait`
-(or `instances wait`) commands that finish an interrupted run.
+the command (AuthError, TransportError, KeyboardInterrupt for Ctrl-C, SIGTERM).
+"status" is the snapshot's state in lower case, or null. "resume" lists the
+`snapshots wait` (or `instances wait`) commands that finish what a run left:
+one interrupted, timed out, or cut off from the API.
 
 \b
 Exit status: 0 all done; 1 some items failed; 2 usage error; 3 authentication
-failed; 4 the API could not be reached; 130 interrupted."""
+failed; 4 the API could not be reached; 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM)."""
 
 OUTPUTS = ("table", "tsv", "json")
-INSTANCE_ID = click.IntRange(min=1)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A `FloatRange` that also refuses `inf` and `nan` (`nan` passes any bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class NameType(click.types.StringParamType):
+    """A name (or name template) as the SDK takes one: not blank, no control
+    characters. Its length is the SDK's to check, once a template is filled in."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return check_name(super().convert(value, param, ctx), self.what, limit=sys.maxsize)
+        except (TypeError, ValueError) as exc:
+            self.fail(str(exc), param, ctx)
+
+
+# Every id of the API (instances, snapshots, backups, schedules, images), bounded
+# as the SDK checks them: past the bound is a usage error, not a traceback.
+API_ID = click.IntRange(min=1, max=MAX_ID)
+INSTANCE_ID = API_ID
 WAIT_OPTION = click.option("--wait", is_flag=True, help="Await the end state of each item.")
 ALL_OPTION = click.option(
     "--all",
@@ -74,7 +119,8 @@ ALL_OPTION = click.option(
 def unique_ids(ids: Sequence[int], what: str) -> list[int]:
     """`ids` as a list; `ValueError` (a usage error, through `usage`) if one repeats."""
     if len(set(ids)) != len(ids):
-        raise ValueError(f"{what} is given twice")
+        twice = next(i for n, i in enumerate(ids) if i in ids[:n])
+        raise ValueError(f"{what} is given twice: {twice}")
     return list(ids)
 
 
@@ -92,7 +138,7 @@ def check_targets(instances: Sequence[int], all_instances: bool) -> None:
 def timeout_option(default: float) -> Callable[[Callable[..., None]], Callable[..., None]]:
     return click.option(
         "--timeout",
-        type=click.FloatRange(min=0),
+        type=FiniteFloatRange(min=0),
         default=default,
         show_default=True,
         help="Seconds each wait may take.",
@@ -126,6 +172,8 @@ class Settings:
             flags += ["--api-url", self.api_url]
         if self.username:
             flags += ["--username", self.username]
+        if self.profile:
+            flags += ["--profile", self.profile]
         return flags
 
 
@@ -152,8 +200,10 @@ _OPTIONS = (
         "-o",
         type=click.Choice(OUTPUTS),
         default=None,
-        help="table: for people (the default); tsv: one tab-separated line per row; "
-        "json: one document (see below).",
+        help="table: for people (the default; plain aligned lines, one per row, when "
+        "stdout is not a terminal); tsv: a line of column titles, then one "
+        "tab-separated line per row; json: one document (see below). Progress and "
+        "messages go to stderr.",
     ),
     click.option("--json", "as_json", is_flag=True, help="The same as --output json."),
     click.option(
@@ -236,52 +286,77 @@ def stdin_is_tty() -> bool:
 
 
 def client_settings(settings: Settings, env: Mapping[str, str]) -> dict[str, Any]:
-    """`ZomroClient` (or `ZomroEmulator.client`) arguments: flags over the environment.
+    """`ZomroClient` (or `ZomroEmulator.client`) arguments: flags over the environment,
+    the environment over the profile of the configuration file (`_profile`).
 
     With `--emulator` only flags count (the emulator's own account otherwise),
-    so a real account in the environment never reaches it.
+    so a real account in the environment or a profile never reaches it.
     """
     if settings.emulator and settings.api_url:
         raise click.UsageError("--api-url and --emulator exclude each other")
+    if settings.emulator and settings.profile:
+        raise click.UsageError("--profile and --emulator exclude each other")
+    profile = _profile.NO_PROFILE if settings.emulator else _profile.load(settings.profile, env)
     found = {
         "retry": z.RetryPolicy(attempts=_retries(env)),
-        **_credentials(settings, {} if settings.emulator else env, env),
+        **_credentials(settings, {} if settings.emulator else env, env, profile),
     }
     if not settings.emulator:
-        url = settings.api_url or env.get("ZOMRO_API_URL") or DEFAULT_BASE_URL
+        url = settings.api_url or env.get("ZOMRO_API_URL") or profile.api_url or DEFAULT_BASE_URL
         try:
             found["base_url"] = check_base_url(url)
         except ValueError as exc:
-            hint = "--api-url" if settings.api_url else "ZOMRO_API_URL"
+            if settings.api_url:
+                hint = "--api-url"
+            elif env.get("ZOMRO_API_URL"):
+                hint = "ZOMRO_API_URL"
+            else:
+                hint = f"api_url in {profile.source}"
             raise click.BadParameter(str(exc), param_hint=hint) from exc
     return found
 
 
 def _credentials(
-    settings: Settings, env: Mapping[str, str], password_env: Mapping[str, str]
+    settings: Settings,
+    env: Mapping[str, str],
+    password_env: Mapping[str, str],
+    profile: _profile.Profile = _profile.NO_PROFILE,
 ) -> dict[str, str]:
+    """The first source's credentials, of the flags, `env` and `profile`; in each, a
+    token over a username (whose password comes from `password_env`, then the
+    profile if it is the profile's username, then a prompt)."""
     if settings.token and settings.username:
         raise click.UsageError("pass --token or --username, not both")
     if settings.token:
         return {"token": settings.token}
     if settings.username:
-        password = _password(settings.username, password_env)
+        password = _password(settings.username, password_env, profile)
         return {"username": settings.username, "password": password}
     if settings.emulator:
         return {}
     if token := env.get("ZOMRO_TOKEN"):
         return {"token": token}
     if username := env.get("ZOMRO_USERNAME"):
-        return {"username": username, "password": _password(username, env)}
+        return {"username": username, "password": _password(username, env, profile)}
+    if profile.token:
+        return {"token": profile.token}
+    if profile.username:
+        password = _password(profile.username, env, profile)
+        return {"username": profile.username, "password": password}
     raise AuthFailure(
         "no credentials: set ZOMRO_TOKEN, or ZOMRO_USERNAME and ZOMRO_PASSWORD "
-        "(or pass --token or --username); --emulator needs none"
+        "(or pass --token or --username, or name a profile of the configuration file "
+        "that has them); --emulator needs none"
     )
 
 
-def _password(username: str, env: Mapping[str, str]) -> str:
+def _password(
+    username: str, env: Mapping[str, str], profile: _profile.Profile = _profile.NO_PROFILE
+) -> str:
     if password := env.get("ZOMRO_PASSWORD"):
         return password
+    if profile.password and profile.username == username:  # a password is its username's
+        return profile.password
     if stdin_is_tty():
         answer: str = click.prompt(f"Password for {username}", hide_input=True, err=True)
         return answer
@@ -293,7 +368,8 @@ def _password(username: str, env: Mapping[str, str]) -> str:
 
 def _retries(env: Mapping[str, str]) -> int:
     raw = env.get(RETRIES_ENV) or str(z.RetryPolicy().attempts)
-    if not raw.isdigit() or int(raw) < 1:
+    # isascii: "²".isdigit() is true, and int("²") an error
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise click.UsageError(f"{RETRIES_ENV} must be a whole number of attempts, 1 or more")
     return int(raw)
 
@@ -321,9 +397,7 @@ class Run:
 
     def progress(self, keys: Sequence[Key], *, finish: Iterable[Kind], title: str) -> ProgressView:
         """The progress of `keys`, named as the tracker's items are."""
-        return ProgressView(
-            keys, finish=finish, title=title, err=self.settings.as_json, items=self.tracker.items
-        )
+        return ProgressView(keys, finish=finish, title=title, items=self.tracker.items)
 
     def now(self) -> datetime.datetime:
         """The client clock's wall time, for progress lines."""
@@ -449,11 +523,14 @@ def last_seen(error: z.ZomroError, model: type[M]) -> M | None:
     return None
 
 
-def await_later(run: Run, one: str, many: str) -> list[str]:
+def await_later(run: Run, errors: Iterable[BaseException | None], one: str, many: str) -> list[str]:
     """The notes of a command that did not wait (no `--wait`): what is on its way
     (`one`: `the copy is being made`; `many` when several commands await it) and
     the `wait` commands that await it, as Ctrl-C would print them; none when
-    nothing is left to await."""
+    nothing is left to await, or when one of the items' `errors` cut the run
+    short (the resume commands then tell the same)."""
+    if cut_short(errors):
+        return []
     commands = run.tracker.resume(run.settings.flags())
     if len(commands) == 1:
         return [f"{one}; `{commands[0]}` awaits it"]
@@ -467,21 +544,28 @@ def await_later(run: Run, one: str, many: str) -> list[str]:
 
 @attrs.frozen(kw_only=True)
 class Outcome:
-    """What a command found: JSON `rows`, a `table` for people, one error or None per item."""
+    """What a command found: JSON `rows`, a `table` (for `--output table` and `tsv`),
+    one error or None per item."""
 
     rows: list[Row]
     errors: list[BaseException | None]
-    table: Table
+    table: ResultTable
     extra: dict[str, Any] = attrs.field(factory=dict)  # more top-level JSON keys
-    notes: list[str] = attrs.field(factory=list)  # lines printed under the table
-    remarks: list[str] = attrs.field(factory=list)  # lines on stderr (people's output only)
+    # Lines on stderr, in every output format: `notes` after the table (what is
+    # on its way, a dry run's), `remarks` after the items' errors (hints on them).
+    notes: list[str] = attrs.field(factory=list)
+    remarks: list[str] = attrs.field(factory=list)
     # What stopped the command before any item (exit 1): `--all` could not list.
     failure: BaseException | None = None
     failure_what: str = "the command failed"
 
 
 def error_json(error: BaseException | None) -> dict[str, str] | None:
-    return None if error is None else {"type": type(error).__name__, "message": str(error)}
+    """`{"type": <class name>, "message": ...}`; a signal's type is `Stopped.type_name`."""
+    if error is None:
+        return None
+    name = error.type_name if isinstance(error, Stopped) else type(error).__name__
+    return {"type": name, "message": str(error)}
 
 
 def image_fields(
@@ -536,15 +620,9 @@ _ID_COLUMNS = frozenset(
 )
 
 
-def new_table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
-    for column in columns:
-        numeric = column in _ID_COLUMNS
-        # Names fold rather than lose their end (the date and time) to an ellipsis.
-        table.add_column(
-            column, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold"
-        )
-    return table
+def new_table(title: str, *columns: str) -> ResultTable:
+    """A table of results titled `title`, of `columns` (ids among them right-aligned)."""
+    return ResultTable(title, [Column(c, numeric=c in _ID_COLUMNS) for c in columns])
 
 
 def status_text(status: str | None, ok: bool = True) -> Text:
@@ -583,39 +661,60 @@ def _document(command: str, rows: list[Row], error: BaseException | None, **extr
     return json.dumps(document, indent=2)
 
 
+def cut_short(errors: Iterable[BaseException | None]) -> bool:
+    """Whether an item stopped short (a wait out of time, the API out of reach):
+    the run left something to resume."""
+    return any(left_unfinished(error) for error in errors)
+
+
 def _fatal_message(error: BaseException, code: int) -> str:
     what = "authentication failed" if code == EXIT_AUTH else "could not reach the API"
     return f"error: {what}: {type(error).__name__}: {error}"
 
 
-def _report(settings: Settings, command: str, outcome: Outcome) -> int:
+def _say(line: str) -> None:
+    """A line of progress, a note or a diagnostic: on stderr, whatever the output."""
+    click.echo(line, err=True)
+
+
+def _say_resume(resume: Sequence[str]) -> None:
+    if resume:
+        _say("to resume, run:")
+        for line in resume:
+            _say(f"  {line}")
+
+
+def _report(settings: Settings, command: str, outcome: Outcome, tracker: Tracker) -> int:
     code = exit_code(outcome.errors)
     fatal = next(e for e in outcome.errors if e is not None) if code > EXIT_FAILED else None
     failure = outcome.failure if fatal is None else None
+    resume = tracker.resume(settings.flags()) if cut_short(outcome.errors) else []
     if settings.as_json:
-        click.echo(_document(command, outcome.rows, fatal or failure, **outcome.extra))
+        extra = {**outcome.extra, "resume": resume}
+        click.echo(_document(command, outcome.rows, fatal or failure, **extra))
     elif fatal is None and failure is None:
-        _progress.make_console().print(outcome.table)
-        for note in outcome.notes:
-            click.echo(note)
+        _output.print_table(outcome.table, settings.output, _progress.make_console())
+    for note in outcome.notes:
+        _say(note)
     if fatal is not None:
-        click.echo(_fatal_message(fatal, code), err=True)
+        _say(_fatal_message(fatal, code))
+        _say_resume(resume)
         return code
     if failure is not None:
-        click.echo(f"error: {outcome.failure_what}: {type(failure).__name__}: {failure}", err=True)
+        _say(f"error: {outcome.failure_what}: {type(failure).__name__}: {failure}")
         code = EXIT_FAILED
     for row in outcome.rows:
         if not row["ok"]:
             error = row["error"]
-            click.echo(f"error: {_item(row)}: {error['type']}: {error['message']}", err=True)
-    if not settings.as_json:
-        for remark in outcome.remarks:
-            click.echo(remark, err=True)
+            _say(f"error: {_item(row)}: {error['type']}: {error['message']}")
+    for remark in outcome.remarks:
+        _say(remark)
     instances = {row.get("instance_id") for row in outcome.rows} - {None}
     unknown = instances - set(_sandbox.INSTANCES)
     if settings.emulator and unknown:
         known = " ".join(map(str, _sandbox.INSTANCES))
-        click.echo(f"the emulator's instances are {known}", err=True)
+        _say(f"the emulator's instances are {known}")
+    _say_resume(resume)
     return code
 
 
@@ -630,55 +729,110 @@ def _item(row: Row) -> str:
     return " ".join(parts) or "item"
 
 
-def _report_fatal(settings: Settings, command: str, error: BaseException, code: int) -> int:
+def _report_fatal(
+    settings: Settings, command: str, error: BaseException, code: int, tracker: Tracker
+) -> int:
+    """What stopped the command (exit 3, 4), and what it left to resume."""
+    resume = tracker.resume(settings.flags())
     if settings.as_json:
-        click.echo(_document(command, [], error))
-    click.echo(_fatal_message(error, code), err=True)
+        click.echo(_document(command, [], error, resume=resume))
+    _say(_fatal_message(error, code))
+    _say_resume(resume)
     return code
 
 
-def _report_interrupted(settings: Settings, command: str, tracker: Tracker) -> int:
+class Stopped(Exception):
+    """What a signal that cancelled the command (Ctrl-C, SIGTERM) is told as: the
+    first line of the summary, and the JSON `error`. Reported, never raised."""
+
+    def __init__(self, signum: signal.Signals) -> None:
+        self.signum = signum
+        if signum is signal.SIGINT:
+            message = "interrupted: the job was cancelled"
+        else:
+            message = f"terminated by {signum.name}: the job was cancelled"
+        super().__init__(message)
+
+    @property
+    def type_name(self) -> str:
+        """`KeyboardInterrupt` for Ctrl-C, as ever; else the signal's name (`SIGTERM`)."""
+        return KeyboardInterrupt.__name__ if self.signum is signal.SIGINT else self.signum.name
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SIGNAL_BASE + self.signum.value
+
+
+def _report_interrupted(
+    settings: Settings, command: str, tracker: Tracker, stopped: Stopped
+) -> int:
+    """What exists after Ctrl-C or SIGTERM, and the commands that resume the waits:
+    on stderr in every format, and in the document with `--json`."""
     items = tracker.items
     resume = tracker.resume(settings.flags())
-    told = [
-        f"the restore of instance {i} was sent and may have begun: see instances list"
-        for i in sorted(tracker.restoring)
-    ]
-    told += tracker.notes.values()  # what a command that tracks itself left to say
     if settings.as_json:
-        interrupted = KeyboardInterrupt("interrupted: the job was cancelled")
         rows = []
         for key, event in tracker.last.items():  # `status`: the latest event's kind
             image = tracker.made.get(key) or event.snapshot
             fields = image_fields(image, id_key=items.id_key)
             rows.append(result_row(key[0], {**fields, "status": event.kind.value}, event.error))
-        click.echo(_document(command, rows, interrupted, resume=resume))
-        click.echo("interrupted: the job was cancelled", err=True)
-        for line in told:
-            click.echo(line, err=True)
-        return EXIT_INTERRUPTED
-    click.echo("interrupted: the job was cancelled")
+        click.echo(_document(command, rows, stopped, resume=resume))
+    _say(str(stopped))
     if tracker.made:
-        click.echo("created before the interruption:")
+        _say("created before the interruption:")
         for key, image in tracker.made.items():
             state = tracker.last[key].kind.value
-            click.echo(f"  {items.describe(key, image.name)} ({state})")
+            _say(f"  {items.describe(key, image.name)} ({state})")
     elif tracker.creates:
-        click.echo(f"no {items.second} was created before the interruption")
+        _say(f"no {items.second} was created before the interruption")
     if tracker.creates:
-        click.echo(
-            f"a create sent just before the interruption may yet appear: see {items.group} list"
-        )
-    for line in told:
-        click.echo(line)
-    if resume:
-        click.echo("to resume, run:")
-        for line in resume:
-            click.echo(f"  {line}")
-    return EXIT_INTERRUPTED
+        _say(f"a create sent just before the interruption may yet appear: see {items.group} list")
+    for i in sorted(tracker.restoring):
+        _say(f"the restore of instance {i} was sent and may have begun: see instances list")
+    for line in tracker.notes.values():  # what a command that tracks itself left to say
+        _say(line)
+    _say_resume(resume)
+    return stopped.exit_code
 
 
 Body = Callable[[Run], Awaitable[Outcome]]
+
+
+class _Signalled:
+    """The signal that cancelled the command's task, once one did."""
+
+    def __init__(self) -> None:
+        self.signum: signal.Signals | None = None
+
+    def cancel(self, signum: signal.Signals, task: asyncio.Task[Any]) -> None:
+        if self.signum is None:  # once: a second one must not cut the cleanup short
+            self.signum = signum
+            task.cancel()
+
+
+@contextmanager
+def _cancelled_on(signum: signal.Signals, signalled: _Signalled) -> Iterator[None]:
+    """Within it, `signum` cancels the running task, as asyncio.run does on Ctrl-C:
+    the job winds down and the client closes before the command reports. The
+    handler before it is back after (where the loop cannot take signals, Windows
+    or another thread than the main one, `signum` keeps its own)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None  # called from a coroutine
+    previous = signal.getsignal(signum)
+    try:
+        loop.add_signal_handler(signum, signalled.cancel, signum, task)
+    except (NotImplementedError, RuntimeError):
+        installed = False
+    else:
+        installed = True
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signum)
+            if previous is not None:  # None: a handler not set from Python, left as is
+                signal.signal(signum, previous)
 
 
 def run_command(
@@ -690,34 +844,42 @@ def run_command(
     items: Items = SNAPSHOTS,
 ) -> None:
     """Run a command's body and exit with its status: 0 done, 1 some items failed,
-    3 authentication failed, 4 the API could not be reached, 130 interrupted.
-    `items` names what it works on, in progress lines and after Ctrl-C.
+    3 authentication failed, 4 the API could not be reached, 130 interrupted
+    (Ctrl-C), 143 terminated (SIGTERM). `items` names what it works on, in
+    progress lines and after Ctrl-C.
     """
+    _logging.configure(settings.debug, os.environ)
     arguments = client_settings(settings, os.environ)
     tracker = Tracker(creates=creates, items=items)
+    signalled = _Signalled()
 
     async def main() -> Outcome:
-        async with open_client(settings, arguments) as client:
-            try:
-                return await body(Run(client, settings, tracker))
-            except ListFailed as exc:
-                return Outcome(
-                    rows=[],
-                    errors=[],
-                    table=new_table(""),
-                    failure=exc.error,
-                    failure_what=f"cannot list {exc.what}",
-                )
+        with _cancelled_on(signal.SIGTERM, signalled):
+            async with open_client(settings, arguments) as client:
+                try:
+                    return await body(Run(client, settings, tracker))
+                except ListFailed as exc:
+                    return Outcome(
+                        rows=[],
+                        errors=[],
+                        table=new_table(""),
+                        failure=exc.error,
+                        failure_what=f"cannot list {exc.what}",
+                    )
 
     try:
         outcome = asyncio.run(main())
     except KeyboardInterrupt:
-        code = _report_interrupted(settings, command, tracker)
+        code = _report_interrupted(settings, command, tracker, Stopped(signal.SIGINT))
+    except asyncio.CancelledError:
+        if signalled.signum is None:
+            raise
+        code = _report_interrupted(settings, command, tracker, Stopped(signalled.signum))
     except z.AuthError as exc:
-        code = _report_fatal(settings, command, exc, EXIT_AUTH)
+        code = _report_fatal(settings, command, exc, EXIT_AUTH, tracker)
     except z.TransportError as exc:
-        code = _report_fatal(settings, command, exc, EXIT_UNREACHABLE)
+        code = _report_fatal(settings, command, exc, EXIT_UNREACHABLE, tracker)
     else:
-        code = _report(settings, command, outcome)
+        code = _report(settings, command, outcome, tracker)
     if code:
         sys.exit(code)

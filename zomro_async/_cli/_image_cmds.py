@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 import attrs
-from rich.table import Table
 
 import zomro_async as z
 
@@ -36,6 +35,7 @@ from ._common import (
     unique_ids,
     usage,
 )
+from ._output import ResultTable
 from ._progress import Items, follow
 
 IM = TypeVar("IM", bound=z.InstanceImage)
@@ -76,7 +76,7 @@ class ImageCommands(Generic[IM]):
     def _plural(self) -> str:
         return self.items.group  # snapshots, backups
 
-    def _table(self, done: str, *more: str) -> Table:
+    def _table(self, done: str, *more: str) -> ResultTable:
         """A table titled `Snapshots <done>` (`Snapshots` when `done` is empty), of
         Instance, Snapshot, Name, then `more`."""
         title = f"{self._plural.capitalize()} {done}".rstrip()
@@ -85,9 +85,9 @@ class ImageCommands(Generic[IM]):
     # -- list --------------------------------------------------------------------
 
     async def list(self, run: Run, instances: Sequence[int]) -> Outcome:
-        """The images of each instance (each once), one result an image; an instance
-        that cannot be listed has one failed result."""
-        ids = list(dict.fromkeys(instances))
+        """The images of each instance, one result an image; an instance that
+        cannot be listed has one failed result. An id given twice is a usage error."""
+        ids = usage(lambda: unique_ids(instances, "an instance id"))
         images = self.resource(run.client)
         found = await asyncio.gather(*(or_error(images.list(i)) for i in ids))
         titles = [c.title for c in self.columns]
@@ -111,7 +111,7 @@ class ImageCommands(Generic[IM]):
                 continue
             if not listing:
                 none = f"(no {self._plural})"
-                table.add_row(str(instance_id), "-", none, *[""] * len(titles), "", "", "")
+                table.add_row(str(instance_id), "-", none, placeholder=True)
             for image in listing:
                 created = image.created.isoformat() if image.created else None
                 more = {c.key: c.value(image) for c in self.columns}
@@ -183,6 +183,8 @@ class ImageCommands(Generic[IM]):
         """Delete images of an instance, over `delete_many`; with `wait`, each
         awaited until gone."""
         images = self.resource(run.client)
+        # Before the listing: a repeat is refused with nothing sent.
+        usage(lambda: unique_ids(image_ids, f"a {self.items.second} id"))
         listed = await by_id(images.list(instance))  # for the names, and ids in the progress
         # Unlisted ids go too, so the API has its say; a stand-in gives their events an id.
         targets = [listed.get(i) or self.model(id=i, instance_id=instance) for i in image_ids]

@@ -10,10 +10,11 @@ import click
 import zomro_async as z
 
 from ._common import (
-    INSTANCE_ID,
+    API_ID,
     JSON_HELP,
     WAIT_OPTION,
     Body,
+    NameType,
     Outcome,
     Row,
     Run,
@@ -35,7 +36,7 @@ from ._common import (
 from ._progress import IMAGES, Key
 from ._sandbox import SANDBOX_HELP
 
-IMAGE_ID = INSTANCE_ID  # a positive id
+IMAGE_ID = API_ID
 COPY_TIMEOUT = 4 * 3600.0
 
 IMAGE_JSON_HELP = """\b
@@ -102,7 +103,7 @@ async def _list(run: Run) -> Outcome:
             "yes" if image.protected else "",
         )
     if not listed:
-        table.add_row("-", "(no images)", "", "", "", "", "")
+        table.add_row("-", "(no images)", placeholder=True)
     return Outcome(
         rows=[_image_row(i, None, None) for i in listed], errors=[None] * len(listed), table=table
     )
@@ -123,7 +124,11 @@ async def _list(run: Run) -> Outcome:
     help="The region to copy to, by name (e.g. Netherlands-1; any case) or key; "
     "not the image's own.",
 )
-@click.option("--name", help="The copy's name (at most 100 characters); default the image's.")
+@click.option(
+    "--name",
+    type=NameType("a copy's name"),
+    help="The copy's name (at most 100 characters); default the image's.",
+)
 @WAIT_OPTION
 @timeout_option(COPY_TIMEOUT)
 @common_options
@@ -175,7 +180,7 @@ async def _copy(
             show(made, done=not wait)
             if wait:
                 made, error = await _await(run, made.id, timeout, show)
-                del run.tracker.awaited[key]
+                run.tracker.stop_awaiting(key, error)  # a timeout: still awaited
         run.tracker.notes.pop(key, None)
     fields = _image_row(made, None, error)
     row = {
@@ -194,7 +199,7 @@ async def _copy(
         row["region"] or "-",
         status_text(row["status"], error is None),
     )
-    notes = await_later(run, "the copy is being made", "the copies are being made")
+    notes = await_later(run, [error], "the copy is being made", "the copies are being made")
     return Outcome(rows=[row], errors=[error], table=table, notes=notes)
 
 
@@ -251,7 +256,8 @@ async def _wait(run: Run, image_ids: tuple[int, ...], timeout: float) -> Outcome
 
         run.tracker.awaited[key] = image_id
         found = await _await(run, image_id, timeout, show)
-        del run.tracker.awaited[key]  # still awaited after Ctrl-C: to resume
+        # Still awaited after Ctrl-C, a timeout or an outage: to resume.
+        run.tracker.stop_awaiting(key, found[1])
         return found
 
     with view:

@@ -68,7 +68,7 @@ async def _list(run: Run) -> Outcome:
             fields["tariff"] or "-",
         )
     if not listed:
-        table.add_row("-", "(no instances)", "", "", "", "")
+        table.add_row("-", "(no instances)", placeholder=True)
     return Outcome(rows=rows, errors=[None] * len(rows), table=table)
 
 
@@ -138,7 +138,7 @@ async def _wait(
                 last = exc.last
             last = last or known.get(instance_id)
             view.state((instance_id, None), "failed", at=run.now(), error=exc, done=True)
-            run.tracker.instance_done(instance_id)
+            run.tracker.instance_done(instance_id, exc)  # a timeout: still awaited
             return instance_fields(last), exc
         view.state(
             (instance_id, None), instance_fields(done)["status"] or "", at=run.now(), done=True

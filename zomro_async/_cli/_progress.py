@@ -1,5 +1,6 @@
-"""Progress of bulk work: live bars on a terminal, timestamped lines elsewhere, and
-the record of what a job touched, which Ctrl-C reports.
+"""Progress of bulk work, on stderr: live bars on a terminal, timestamped lines
+elsewhere; and the record of what a job touched, which Ctrl-C (or SIGTERM, a
+timeout, an outage) reports.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def make_console(*, err: bool = False) -> Console:
     return Console(file=stream, highlight=False, width=160 if wide else None)
 
 
+def left_unfinished(error: BaseException | None) -> bool:
+    """Whether `error` stopped an item short rather than failed it: a wait that ran
+    out of time (`WaitTimeout`) or an API out of reach (`TransportError`). What
+    it awaited may still get there; `<group> wait` resumes it."""
+    return isinstance(error, (z.WaitTimeout, z.TransportError))
+
+
 def stamp(at: datetime.datetime) -> str:
     return at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -74,7 +82,8 @@ IMAGES = Items(first="image", second="copy", group="images")
 
 class Tracker:
     """Every snapshot (backup, copy: as `items` names them) a job touched, as
-    `on_progress` saw it: what Ctrl-C reports.
+    `on_progress` saw it: what Ctrl-C reports, and what is left to await after
+    a timeout or an outage (`resume`).
 
     A command that tracks its items itself (no bulk job) keeps `notes` up to
     date, what to tell if it is interrupted now, and `awaited`, the ids still
@@ -98,8 +107,17 @@ class Tracker:
         """`instance_id` is awaited (`flags`: `instances wait` ones, e.g. `--status stopped`)."""
         self.instance_goals[instance_id] = tuple(flags)
 
-    def instance_done(self, instance_id: int) -> None:
-        self.instance_goals.pop(instance_id, None)
+    def instance_done(self, instance_id: int, error: BaseException | None = None) -> None:
+        """`instance_id` is no longer awaited: it got there, or failed with `error`
+        (one that only stopped the wait short leaves it awaited, to resume)."""
+        if not left_unfinished(error):
+            self.instance_goals.pop(instance_id, None)
+
+    def stop_awaiting(self, key: Key, error: BaseException | None = None) -> None:
+        """The id `awaited` under `key` got there, or failed with `error` (as
+        `instance_done`, one that stopped the wait short leaves it awaited)."""
+        if not left_unfinished(error):
+            self.awaited.pop(key, None)
 
     def expect(self, instance_id: int, snapshot_id: int, goal: Kind) -> None:
         self.goals[instance_id, snapshot_id] = goal
@@ -114,8 +132,10 @@ class Tracker:
             self.goals[key] = Kind.ACTIVE
         elif event.kind is Kind.DELETING:
             self.goals[key] = Kind.DELETED
-        elif event.kind in {Kind.ACTIVE, Kind.DELETED, Kind.FAILED}:
+        elif event.kind in {Kind.ACTIVE, Kind.DELETED}:
             self.goals.pop(key, None)
+        elif event.kind is Kind.FAILED and not left_unfinished(event.error):
+            self.goals.pop(key, None)  # a wait stopped short stays to resume
 
     def resume(self, flags: Sequence[str]) -> list[str]:
         """The `snapshots wait` (`backups wait`, `images wait`) and `instances wait`
@@ -142,8 +162,10 @@ class Tracker:
 
 
 class ProgressView:
-    """A job's progress: live bars on a terminal; else one timestamped line per change
-    (`2026-11-28T18:00:00Z instance 5203773 snapshot 5204214 active`), no control codes.
+    """A job's progress, on stderr (whatever the output format, so that stdout holds
+    results alone): live bars when stderr is a terminal; else one timestamped line
+    per change (`2026-11-28T18:00:00Z instance 5203773 snapshot 5204214 active`),
+    no control codes, never wrapped.
 
     `keys` are the items: `(instance_id, None)` when an instance is one item,
     `(instance_id, snapshot_id)` otherwise, named as `items` says (`image
@@ -157,17 +179,15 @@ class ProgressView:
         *,
         finish: Iterable[Kind],
         title: str,
-        err: bool,
         items: Items = SNAPSHOTS,
     ) -> None:
         self._items = items
         self._finish = frozenset(finish) | {Kind.FAILED}
-        self._err = err
         self._keys = frozenset(keys)
         self._printed: dict[Key, tuple[int | None, str]] = {}
         self._done: set[Key] = set()
         self._tasks: dict[Key, TaskID] = {}
-        console = make_console(err=err)
+        console = make_console(err=True)
         self._bars: Progress | None = None
         if console.is_terminal:
             self._bars = Progress(
@@ -244,7 +264,7 @@ class ProgressView:
         line = f"{stamp(at)} {self._items.describe(label, state)}"
         if error is not None:
             line += f": {type(error).__name__}: {error}"
-        click.echo(line, err=self._err)
+        click.echo(line, err=True)
 
     def _complete(self, key: Key) -> None:
         if key in self._done:
@@ -258,7 +278,7 @@ class ProgressView:
 async def follow(job: z.BulkJob[T], view: ProgressView) -> list[T]:
     """Run `job`, showing its events as they come; its results in input order.
 
-    Cancelled (Ctrl-C) or broken, it cancels the job and lets every item wind
+    Cancelled (Ctrl-C, SIGTERM) or broken, it cancels the job and lets every item wind
     down before the client and the emulator close under them.
     """
     with view:

@@ -17,6 +17,7 @@ import zomro_async as z
 from zomro_async._checks import check_rebuild_password, check_ssh_key
 
 from ._common import (
+    API_ID,
     INSTANCE_ID,
     JSON_HELP,
     REBUILD_PASSWORD_ENV,
@@ -81,7 +82,7 @@ class _Request:
 
 @click.command(epilog=f"{RESTORE_HELP}\n\n{JSON_HELP}\n\n{INSTANCE_JSON_HELP}\n\n{SANDBOX_HELP}")
 @click.argument("instance", type=INSTANCE_ID)
-@click.argument("snapshot", type=INSTANCE_ID)
+@click.argument("snapshot", type=API_ID)
 @click.option(
     "--ssh-key",
     metavar="UUID",
@@ -264,7 +265,7 @@ async def _run_restore(
                 run.tracker.instance_done(instance_id)
         except (z.ZomroError, ValueError, TypeError) as exc:
             run.tracker.restoring.discard(instance_id)
-            run.tracker.instance_done(instance_id)
+            run.tracker.instance_done(instance_id, exc)  # a timeout: still awaited
             if isinstance(exc, z.InstanceFailed):
                 last = exc.instance
             elif isinstance(exc, z.WaitTimeout) and isinstance(exc.last, z.Instance):

@@ -10,9 +10,11 @@ import zomro_async as z
 
 from ._common import (
     ALL_OPTION,
+    API_ID,
     INSTANCE_ID,
     JSON_HELP,
     WAIT_OPTION,
+    NameType,
     Outcome,
     Run,
     Settings,
@@ -67,6 +69,7 @@ def list_(settings: Settings, instances: tuple[int, ...]) -> None:
 @click.option(
     "--name",
     required=True,
+    type=NameType("a snapshot name"),
     help="The snapshot's name; may use {instance_id}, {date} and {time} (UTC).",
 )
 @WAIT_OPTION
@@ -100,7 +103,7 @@ def create(
 
 @snapshots.command(epilog=EPILOG)
 @click.argument("instance", type=INSTANCE_ID)
-@click.argument("snapshot_ids", metavar="SNAPSHOT...", nargs=-1, required=True, type=INSTANCE_ID)
+@click.argument("snapshot_ids", metavar="SNAPSHOT...", nargs=-1, required=True, type=API_ID)
 @WAIT_OPTION
 @timeout_option(600.0)
 @common_options
@@ -120,7 +123,7 @@ def delete(
 
 @snapshots.command(epilog=EPILOG)
 @click.argument("instance", type=INSTANCE_ID)
-@click.argument("snapshot_ids", metavar="SNAPSHOT...", nargs=-1, required=True, type=INSTANCE_ID)
+@click.argument("snapshot_ids", metavar="SNAPSHOT...", nargs=-1, required=True, type=API_ID)
 @click.option("--deleted", is_flag=True, help="Await their disappearance, not Active.")
 @timeout_option(3600.0)
 @common_options
@@ -145,7 +148,7 @@ PROTECT_EPILOG = f'{EPILOG}\n\nEach result also has "protected" (bool; null when
 
 @snapshots.command(epilog=PROTECT_EPILOG)
 @click.argument("instance", type=INSTANCE_ID)
-@click.argument("snapshot_ids", metavar="SNAPSHOT...", nargs=-1, required=True, type=INSTANCE_ID)
+@click.argument("snapshot_ids", metavar="SNAPSHOT...", nargs=-1, required=True, type=API_ID)
 @common_options
 def protect(settings: Settings, instance: int, snapshot_ids: tuple[int, ...]) -> None:
     """Protect snapshots of an instance from deletion: rotate never counts nor deletes
@@ -160,7 +163,7 @@ def protect(settings: Settings, instance: int, snapshot_ids: tuple[int, ...]) ->
 
 @snapshots.command(epilog=PROTECT_EPILOG)
 @click.argument("instance", type=INSTANCE_ID)
-@click.argument("snapshot_ids", metavar="SNAPSHOT...", nargs=-1, required=True, type=INSTANCE_ID)
+@click.argument("snapshot_ids", metavar="SNAPSHOT...", nargs=-1, required=True, type=API_ID)
 @common_options
 def unprotect(settings: Settings, instance: int, snapshot_ids: tuple[int, ...]) -> None:
     """Lift the protection of snapshots of an instance: they can be deleted (and
