@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime
 import re
+import signal
 from typing import Any
 
 import pytest
 
+import zomro_async as z
+from zomro_async._cli import _progress
 from zomro_async.testing import ZomroEmulator
 
 from ._support import DOOMED, A, AsyncSetup, B, C, document, ids_on, invoke, names_on
@@ -284,3 +287,31 @@ def test_rotate_help_documents_its_rules_and_json() -> None:
     assert '"rules"' in text
     assert '"deleted"' in text
     assert f"{A} {B} {C}" in text
+
+
+def test_ctrl_c_while_a_rerun_awaits_the_adopted_snapshot_prints_its_wait(
+    async_setup: list[AsyncSetup], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[int] = []
+
+    async def earlier_run(emulator: ZomroEmulator) -> None:
+        today = datetime.datetime.fromtimestamp(emulator.clock.time(), datetime.UTC)
+        async with emulator.client() as client:
+            snapshot = await client.snapshots.create(A, f"auto-{today:%Y-%m-%d}-000000")
+            made.append(snapshot.id)  # still Saving: the earlier run was cut short
+
+    async_setup.append(earlier_run)
+    real = _progress.Tracker.record
+
+    def ctrl_c_once_saving(self: _progress.Tracker, event: z.ProgressEvent) -> None:
+        real(self, event)
+        if event.kind is z.ProgressKind.SAVING:
+            signal.raise_signal(signal.SIGINT)  # as the terminal does on Ctrl-C
+
+    monkeypatch.setattr(_progress.Tracker, "record", ctrl_c_once_saving)
+
+    result = invoke("rotate", str(A), "--keep-daily", "7", "--emulator", "--json")
+
+    assert result.exit_code == 130, result.output
+    # Nothing was created, but the adopted snapshot is still to await: its wait is the resume.
+    assert document(result)["resume"] == [f"zomro-async snapshots wait --emulator {A} {made[0]}"]

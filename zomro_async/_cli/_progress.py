@@ -130,6 +130,10 @@ class Tracker:
         if event.kind is Kind.CREATED:
             self.made[key] = event.snapshot
             self.goals[key] = Kind.ACTIVE
+        elif event.kind is Kind.SAVING:
+            # One this run did not create (a rotation's rerun adopts the period's) is
+            # awaited all the same: a stop before it is Active leaves its wait to resume.
+            self.goals.setdefault(key, Kind.ACTIVE)
         elif event.kind is Kind.DELETING:
             self.goals[key] = Kind.DELETED
         elif event.kind in {Kind.ACTIVE, Kind.DELETED}:
