@@ -222,7 +222,7 @@ def _cells(snapshot: z.InstanceImage) -> Cells:
 
 def _row(result: z.RotationResult) -> Row:
     new = _snapshot(result.snapshot) if result.snapshot is not None else None
-    if result.dry_run and result.snapshot is None:
+    if result.dry_run and result.snapshot is None and result.ok:  # no plan, nothing planned
         planned = {"snapshot_id": None, "name": result.planned_name}
         new = {**planned, "status": None, "created_date": None}
     fields = snapshot_fields(result.snapshot)

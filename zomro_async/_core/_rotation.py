@@ -317,6 +317,7 @@ def rotate_job(
                     deleted=tuple(deleted),
                     kept=kept,
                     resumed=adopted is not None,
+                    dry_run=dry_run,
                     error=exc,
                 )
             return RotationResult(
