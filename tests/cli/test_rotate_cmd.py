@@ -252,6 +252,8 @@ def test_a_prefix_that_matches_nothing_deletes_nothing(emulators: list[ZomroEmul
         ([str(A), "--keep", "2", "--keep-last", "2"], "--keep is --keep-last"),
         ([str(A), "--keep-hourly", "6"], "5 manual snapshots of an instance a day"),
         ([str(A), "--keep", "2", "--prefix", " "], "non-empty prefix"),
+        (["--all", "--keep-hourly", "6"], "5 manual snapshots of an instance a day"),
+        (["--all", "--keep", "2", "--prefix", " "], "non-empty prefix"),
         ([str(A), str(A), "--keep", "2"], "duplicate instance id"),
         (["--keep", "2"], "Missing argument"),
     ],
@@ -263,6 +265,8 @@ def test_rotate_usage_errors(args: list[str], message: str, emulators: list[Zomr
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.output
     assert all(e.calls[func] == 0 for e in emulators for func in MUTATIONS)
+    # Refused before anything is sent: with --all, not even the account's listing.
+    assert all(not any(e.calls.values()) for e in emulators), [e.calls for e in emulators]
 
 
 def test_five_hourly_snapshots_are_allowed(emulators: list[ZomroEmulator]) -> None:
@@ -315,3 +319,13 @@ def test_ctrl_c_while_a_rerun_awaits_the_adopted_snapshot_prints_its_wait(
     assert result.exit_code == 130, result.output
     # Nothing was created, but the adopted snapshot is still to await: its wait is the resume.
     assert document(result)["resume"] == [f"zomro-async snapshots wait --emulator {A} {made[0]}"]
+
+
+def test_a_dry_run_that_cannot_plan_an_instance_is_still_a_dry_run() -> None:
+    result = invoke("rotate", "9999999", "--keep", "2", "--dry-run", "--emulator", "--json")
+
+    assert result.exit_code == 1, result.output
+    (row,) = document(result)["results"]
+    assert (row["dry_run"], row["ok"], row["created"]) == (True, False, [])
+    table = invoke("rotate", "9999999", "--keep", "2", "--dry-run", "--emulator")
+    assert plan_rows(table.stdout)[0][3:5] == ["failed", "-"]  # no plan: nothing to create

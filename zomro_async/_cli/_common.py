@@ -152,7 +152,7 @@ def timeout_option(default: float) -> Callable[[Callable[..., None]], Callable[.
 class Settings:
     """The options every command takes."""
 
-    token: str | None = None
+    token: str | None = attrs.field(default=None, repr=False)  # a secret
     username: str | None = None
     api_url: str | None = None
     emulator: bool = False
@@ -214,7 +214,8 @@ _OPTIONS = (
     click.option(
         "--profile",
         metavar="NAME",
-        help="A profile of the configuration file [env ZOMRO_PROFILE] (see below).",
+        help="A profile of ~/.config/zomro-async/config.toml (or $ZOMRO_CONFIG) [env "
+        "ZOMRO_PROFILE]; see zomro-async --help.",
     ),
     click.option(
         "--password",
@@ -422,6 +423,10 @@ class Run:
         """Run the bulk job `start` makes of the instances a command works on (the
         ids given, or with `--all` the account's), one progress item an instance;
         its results in order. Input the SDK refuses is a usage error."""
+        if all_instances:
+            # Arguments the SDK refuses are refused before the account is listed:
+            # a job is checked when it is made, and one of no instances never runs.
+            usage(lambda: start(()))
         targets = await self.targets(instances, all_instances)
         job = usage(lambda: start(targets))
         keys = [(i if isinstance(i, int) else i.id, None) for i in targets]
@@ -803,11 +808,30 @@ class _Signalled:
 
     def __init__(self) -> None:
         self.signum: signal.Signals | None = None
+        # Set once the body has its outcome: a signal then (the client closing)
+        # must not throw a finished result away; it is reported, then the exit.
+        self.finished = False
 
     def cancel(self, signum: signal.Signals, task: asyncio.Task[Any]) -> None:
-        if self.signum is None:  # once: a second one must not cut the cleanup short
+        # Once: a second one must not cut the cleanup short.
+        if self.signum is None and not self.finished:
             self.signum = signum
             task.cancel()
+
+
+@contextmanager
+def _held(signum: signal.Signals) -> Iterator[None]:
+    """Within it, `signum` waits: the report being printed is finished (a JSON
+    document cut short is worse than none), and the command exits right after."""
+    try:
+        previous = signal.signal(signum, lambda *_: None)
+    except ValueError:  # not the main thread: signals are not this thread's to take
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
 
 
 @contextmanager
@@ -857,29 +881,36 @@ def run_command(
         with _cancelled_on(signal.SIGTERM, signalled):
             async with open_client(settings, arguments) as client:
                 try:
-                    return await body(Run(client, settings, tracker))
+                    outcome = await body(Run(client, settings, tracker))
                 except ListFailed as exc:
-                    return Outcome(
+                    outcome = Outcome(
                         rows=[],
                         errors=[],
                         table=new_table(""),
                         failure=exc.error,
                         failure_what=f"cannot list {exc.what}",
                     )
+                signalled.finished = True
+                return outcome
 
+    report: Callable[[], int]
     try:
         outcome = asyncio.run(main())
     except KeyboardInterrupt:
-        code = _report_interrupted(settings, command, tracker, Stopped(signal.SIGINT))
+        stopped = Stopped(signal.SIGINT)
+        report = functools.partial(_report_interrupted, settings, command, tracker, stopped)
     except asyncio.CancelledError:
         if signalled.signum is None:
             raise
-        code = _report_interrupted(settings, command, tracker, Stopped(signalled.signum))
+        stopped = Stopped(signalled.signum)
+        report = functools.partial(_report_interrupted, settings, command, tracker, stopped)
     except z.AuthError as exc:
-        code = _report_fatal(settings, command, exc, EXIT_AUTH, tracker)
+        report = functools.partial(_report_fatal, settings, command, exc, EXIT_AUTH, tracker)
     except z.TransportError as exc:
-        code = _report_fatal(settings, command, exc, EXIT_UNREACHABLE, tracker)
+        report = functools.partial(_report_fatal, settings, command, exc, EXIT_UNREACHABLE, tracker)
     else:
-        code = _report(settings, command, outcome, tracker)
+        report = functools.partial(_report, settings, command, outcome, tracker)
+    with _held(signal.SIGTERM):
+        code = report()
     if code:
         sys.exit(code)
