@@ -3,6 +3,7 @@ cancelled, what exists and the resume commands are told, exit status 143."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -13,7 +14,7 @@ from types import FrameType
 import pytest
 
 import zomro_async as z
-from zomro_async._cli import _progress, _sandbox
+from zomro_async._cli import _common, _progress, _sandbox
 
 from . import _process
 from ._support import A, B, C, document, ids_on, invoke
@@ -174,3 +175,49 @@ def test_sigterm_to_a_process_awaiting_instances_tells_the_wait_to_resume() -> N
 def test_the_help_tells_the_exit_status_of_sigterm(command: list[str]) -> None:
     text = " ".join(invoke(*command).output.split())
     assert "130 interrupted (Ctrl-C); 143 terminated (SIGTERM)" in text
+
+
+# -- a SIGTERM once the job is done: the result stands --------------------------------
+
+
+def test_a_sigterm_while_the_client_closes_keeps_the_finished_result(
+    monkeypatch: pytest.MonkeyPatch, term_handler: object
+) -> None:
+    real = z.ZomroClient.aclose
+    closes: list[z.ZomroClient] = []
+
+    async def terminated_while_closing(self: z.ZomroClient) -> None:
+        closes.append(self)
+        if len(closes) > 1:  # the first is the sandbox's seeding client; then the command's
+            signal.raise_signal(signal.SIGTERM)
+        for _ in range(5):  # the loop takes the signal from its wakeup pipe meanwhile
+            await asyncio.sleep(0)
+        await real(self)
+
+    monkeypatch.setattr(z.ZomroClient, "aclose", terminated_while_closing)
+
+    result = invoke("snapshots", "create", str(A), "--name", "n", "--wait", "--emulator", "--json")
+
+    assert result.exit_code == 0, result.output
+    doc = document(result)
+    assert doc["ok"] is True
+    assert [row["status"] for row in doc["results"]] == ["active"]
+    assert len(closes) == 2
+
+
+def test_a_sigterm_while_the_report_prints_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch, term_handler: object
+) -> None:
+    real = _common._report
+
+    def terminated_while_reporting(*args: object) -> int:
+        signal.raise_signal(signal.SIGTERM)  # held: else the test's handler raises
+        code: int = real(*args)  # type: ignore[arg-type]
+        return code
+
+    monkeypatch.setattr(_common, "_report", terminated_while_reporting)
+
+    result = invoke("snapshots", "list", str(A), "--emulator", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert document(result)["ok"] is True  # the whole document, not one cut short
