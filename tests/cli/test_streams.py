@@ -86,6 +86,21 @@ def test_a_table_in_a_pipe_is_plain_aligned_lines_one_per_row() -> None:
     assert "\x1b" not in result.stdout
 
 
+@pytest.mark.parametrize("variable", ["FORCE_COLOR", "TTY_COMPATIBLE"])
+def test_rich_told_it_is_a_terminal_still_prints_plain_lines_in_a_pipe(
+    variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, "1")  # as CI systems set it for every step
+
+    result = invoke("snapshots", "create", str(A), "--name", "n", "--wait", "--emulator")
+
+    assert result.exit_code == 0, result.output
+    for stream in (result.stdout, result.stderr):
+        assert not BOX_DRAWING.search(stream)
+        assert "\x1b" not in stream
+    assert progress_lines(result.stderr)  # one line per change, not live bars
+
+
 def test_tsv_is_a_line_of_titles_then_one_line_per_row() -> None:
     result = invoke("snapshots", "list", str(A), str(B), "--emulator", "-o", "tsv")
 

@@ -33,10 +33,18 @@ T = TypeVar("T")
 
 
 def make_console(*, err: bool = False) -> Console:
-    """A console on stdout (or stderr); wide when not a terminal, so logs do not wrap."""
+    """A console on stdout (or stderr); wide when not a terminal, so logs do not wrap.
+
+    A terminal is a stream that is one: rich's FORCE_COLOR or TTY_COMPATIBLE
+    (which CI systems set) would otherwise put box drawing, colour codes and
+    live bars into a pipe or a log file.
+    """
     stream = sys.stderr if err else sys.stdout
-    wide = not stream.isatty() and "COLUMNS" not in os.environ
-    return Console(file=stream, highlight=False, width=160 if wide else None)
+    terminal = stream.isatty()
+    wide = not terminal and "COLUMNS" not in os.environ
+    return Console(
+        file=stream, highlight=False, width=160 if wide else None, force_terminal=terminal
+    )
 
 
 def left_unfinished(error: BaseException | None) -> bool:
