@@ -124,7 +124,10 @@ def test_ctrl_c_during_rotation_resumes_the_deletes(
     assert doc["error"]["type"] == "KeyboardInterrupt"
     (new,) = [e.snapshot_id for e in seen if e.kind is Kind.CREATED]
     (victim,) = [e.snapshot_id for e in seen if e.kind is Kind.DELETING]
-    assert doc["resume"] == [f"zomro-async snapshots wait --deleted --emulator {A} {victim}"]
+    assert doc["resume"] == [
+        f"zomro-async snapshots wait --deleted --emulator {A} {victim}",
+        f"zomro-async rotate --emulator {A} --keep-last 1",  # the deletes it did not reach
+    ]
     rows = {r["snapshot_id"]: r for r in doc["results"]}
     assert (rows[new]["status"], rows[new]["name"]) == ("active", doc["results"][0]["name"])
     assert rows[victim]["status"] == "deleting"

@@ -317,8 +317,12 @@ def test_ctrl_c_while_a_rerun_awaits_the_adopted_snapshot_prints_its_wait(
     result = invoke("rotate", str(A), "--keep-daily", "7", "--emulator", "--json")
 
     assert result.exit_code == 130, result.output
-    # Nothing was created, but the adopted snapshot is still to await: its wait is the resume.
-    assert document(result)["resume"] == [f"zomro-async snapshots wait --emulator {A} {made[0]}"]
+    # Nothing was created, but the adopted snapshot is still to await, and then the
+    # retention to apply: its wait, then the rotation again (a rerun adopts it).
+    assert document(result)["resume"] == [
+        f"zomro-async snapshots wait --emulator {A} {made[0]}",
+        f"zomro-async rotate --emulator {A} --keep-daily 7",
+    ]
 
 
 def test_a_dry_run_that_cannot_plan_an_instance_is_still_a_dry_run() -> None:
@@ -329,3 +333,20 @@ def test_a_dry_run_that_cannot_plan_an_instance_is_still_a_dry_run() -> None:
     assert (row["dry_run"], row["ok"], row["created"]) == (True, False, [])
     table = invoke("rotate", "9999999", "--keep", "2", "--dry-run", "--emulator")
     assert plan_rows(table.stdout)[0][3:5] == ["failed", "-"]  # no plan: nothing to create
+
+
+def test_the_rerun_a_stopped_rotation_prints_repeats_its_arguments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def ctrl_c_at_the_first_event(self: _progress.Tracker, event: z.ProgressEvent) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(_progress.Tracker, "record", ctrl_c_at_the_first_event)
+    args = ["--all", "--keep-daily", "7", "--keep-weekly", "4", "--prefix", "n-", "--timeout", "60"]
+
+    result = invoke("rotate", *args, "--emulator", "--json")
+
+    assert result.exit_code == 130, result.output
+    rerun = "zomro-async rotate --emulator --all --keep-daily 7 --keep-weekly 4 --prefix n- "
+    assert document(result)["resume"][-1] == rerun + "--timeout 60.0"
+    assert f"  {rerun}--timeout 60.0" in result.stderr.splitlines()

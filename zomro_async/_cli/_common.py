@@ -69,7 +69,7 @@ with progress and messages on stderr:
 the command (AuthError, TransportError, KeyboardInterrupt for Ctrl-C, SIGTERM).
 "status" is the snapshot's state in lower case, or null. "resume" lists the
 `snapshots wait` (or `instances wait`) commands that finish what a run left:
-one interrupted, timed out, or cut off from the API.
+one interrupted, timed out, or cut off from the API (rotate: then itself).
 
 \b
 Exit status: 0 all done; 1 some items failed; 2 usage error; 3 authentication

@@ -95,7 +95,9 @@ class Tracker:
 
     A command that tracks its items itself (no bulk job) keeps `notes` up to
     date, what to tell if it is interrupted now, and `awaited`, the ids still
-    awaited that `zomro-async <group> wait` takes, by key.
+    awaited that `zomro-async <group> wait` takes, by key. A command that a
+    rerun finishes (rotate: a rerun adopts the period's snapshots and applies
+    the retention) sets `rerun`, its own words after `zomro-async`.
     """
 
     def __init__(self, *, creates: bool = False, items: Items = SNAPSHOTS) -> None:
@@ -110,6 +112,7 @@ class Tracker:
         self.instance_goals: dict[int, tuple[str, ...]] = {}
         # Instances whose restore was sent and not yet seen accepted.
         self.restoring: set[int] = set()
+        self.rerun: Sequence[str] | None = None
 
     def expect_instance(self, instance_id: int, flags: Sequence[str] = ()) -> None:
         """`instance_id` is awaited (`flags`: `instances wait` ones, e.g. `--status stopped`)."""
@@ -151,7 +154,8 @@ class Tracker:
 
     def resume(self, flags: Sequence[str]) -> list[str]:
         """The `snapshots wait` (`backups wait`, `images wait`) and `instances wait`
-        commands (with `flags`) that finish what is still awaited."""
+        commands (with `flags`) that finish what is still awaited, then the
+        `rerun` that finishes the rest."""
         commands = []
         for goal, flag in ((Kind.ACTIVE, []), (Kind.DELETED, ["--deleted"])):
             by_instance: dict[int, list[str]] = {}
@@ -170,6 +174,9 @@ class Tracker:
         if self.awaited:
             ids = [str(i) for i in self.awaited.values()]
             commands.append(shlex.join(["zomro-async", self.items.group, "wait", *flags, *ids]))
+        if self.rerun is not None:
+            command, *arguments = self.rerun
+            commands.append(shlex.join(["zomro-async", command, *flags, *arguments]))
         return commands
 
 

@@ -45,6 +45,8 @@ period of the finest rule given (--keep-last alone: a day): a rerun in the
 period adopts the one there, awaiting it if it is still Saving. --keep-hourly
 is at most 5, the provider's limit of manual snapshots a day."""
 
+DEFAULT_PREFIX = "auto-"
+DEFAULT_TIMEOUT = 3600.0
 # The CLI's flag of each rule of `z.Retention`, in its order.
 RULE_FLAGS = {
     "last": "--keep-last",
@@ -91,11 +93,13 @@ def _keep_options(func: Callable[..., None]) -> Callable[..., None]:
     metavar="N",
     help="The same as --keep-last N.",
 )
-@click.option("--prefix", default="auto-", show_default=True, help="The rotated snapshots' names.")
+@click.option(
+    "--prefix", default=DEFAULT_PREFIX, show_default=True, help="The rotated snapshots' names."
+)
 @click.option(
     "--dry-run", is_flag=True, help="Print what would be kept, by which rule, and removed."
 )
-@timeout_option(3600.0)
+@timeout_option(DEFAULT_TIMEOUT)
 @common_options
 def rotate(
     settings: Settings,
@@ -151,6 +155,8 @@ async def _rotate(
     dry_run: bool,
     timeout: float,
 ) -> Outcome:
+    if not dry_run:
+        run.tracker.rerun = _rerun(instances, all_instances, retention, prefix, timeout)
     results = await run.over_instances(
         instances,
         all_instances,
@@ -180,6 +186,25 @@ async def _rotate(
         extra={"dry_run": dry_run},
         notes=notes,
     )
+
+
+def _rerun(
+    instances: tuple[int, ...],
+    all_instances: bool,
+    retention: z.Retention,
+    prefix: str,
+    timeout: float,
+) -> list[str]:
+    """This rotation as a command to run again (without the connection flags): a
+    rerun in the period adopts what this run made and finishes the rest."""
+    words = ["rotate", *(["--all"] if all_instances else [str(i) for i in instances])]
+    for rule, count in retention.rules:
+        words += [RULE_FLAGS[rule], str(count)]
+    if prefix != DEFAULT_PREFIX:
+        words += ["--prefix", prefix]
+    if timeout != DEFAULT_TIMEOUT:
+        words += ["--timeout", repr(timeout)]
+    return words
 
 
 Cells = tuple[str | Text, ...]
