@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import re
+import time
 
 import pytest
 
@@ -13,7 +15,7 @@ from ._support import A, invoke
 
 TOKEN = "tok-Zq9-never-logged"
 SANDBOX_PASSWORD = "demo-password"  # the sandbox emulator's account
-LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} DEBUG zomro_async: ", re.MULTILINE)
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z DEBUG zomro_async: ", re.MULTILINE)
 
 
 def _logged_secrets(stderr: str) -> set[str]:
@@ -106,3 +108,22 @@ def test_each_command_logs_as_it_was_asked() -> None:
 
     assert not LOG_LINE.search(after.stderr)
     assert logging.getLogger("zomro_async").level == logging.NOTSET
+
+
+def test_the_log_is_on_utc_as_the_progress_lines_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # nine hours off UTC
+    time.tzset()
+    try:
+        result = invoke(
+            "snapshots", "create", str(A), "--name", "n", "--wait", "--emulator", "--debug"
+        )
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+    assert result.exit_code == 0, result.output
+    log_hours = {line[11:13] for line in result.stderr.splitlines() if LOG_LINE.match(line)}
+    now = datetime.datetime.now(datetime.UTC)
+    near = {f"{(now + datetime.timedelta(hours=h)):%H}" for h in (-1, 0, 1)}
+    assert log_hours
+    assert log_hours <= near

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import time
 from collections.abc import Iterator, Mapping
 
 import click
@@ -21,7 +22,8 @@ LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
-_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
+# UTC, as the progress lines beside it: `2026-12-02T02:17:00.123Z DEBUG zomro_async...`.
+_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
 # Set while the log is held back (`quiet`): in this task, and the tasks it starts.
 _QUIET = contextvars.ContextVar("zomro_async_cli_quiet", default=False)
 
@@ -40,7 +42,9 @@ class _StderrHandler(logging.Handler):
 
 
 _HANDLER = _StderrHandler()
-_HANDLER.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
+_FORMATTER = logging.Formatter(_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S")
+_FORMATTER.converter = time.gmtime
+_HANDLER.setFormatter(_FORMATTER)
 
 
 def log_level(debug: bool, env: Mapping[str, str]) -> int | None:
