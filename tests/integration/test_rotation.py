@@ -284,6 +284,24 @@ def test_one_being_made_or_deleted_is_neither_counted_nor_deleted() -> None:
     ]
 
 
+def test_one_neither_active_nor_failed_is_neither_counted_nor_deleted() -> None:
+    listed = [
+        snap(1, "auto-2026-01-01-020000"),
+        snap(2, "auto-2026-01-02-020000", z.SnapshotStatus.DEACTIVATED),
+        snap(3, "auto-2026-01-03-020000", z.SnapshotStatus.UNKNOWN),  # a state not known
+        snap(4, "auto-2026-01-04-020000"),
+    ]
+    plan = plan_rotation(listed, prefix="auto-", retention=z.Retention(last=2), own=listed[-1])
+    # Neither takes a place of the two the rule keeps, nor is let go.
+    assert plan.victims == ()
+    assert [(s.id, rules) for s, rules in plan.kept] == [
+        (4, ("last",)),
+        (3, ("not active",)),
+        (2, ("not active",)),
+        (1, ("last",)),
+    ]
+
+
 def test_the_new_snapshot_is_kept_even_behind_one_named_in_the_future() -> None:
     listed = [snap(n, f"auto-old-{n}") for n in range(1, 300)]
     listed += [snap(300, "auto-2099-01-01-000000"), snap(301, "auto-2026-01-01-000000")]

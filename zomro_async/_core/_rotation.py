@@ -27,6 +27,10 @@ NAME_TIME_FORMAT = "%Y-%m-%d-%H%M%S"
 # The rule of a snapshot still being made that is not this run's: never deleted,
 # and not counted (it may yet fail).
 IN_PROGRESS = "in progress"
+# The rule of one neither Active nor failed nor being made (deactivated, or in a
+# state the SDK does not know): no backup to count on, and not the rotation's to
+# delete.
+NOT_ACTIVE = "not active"
 # A snapshot with neither a time in its name nor a creation date is the oldest.
 _EARLIEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
@@ -173,8 +177,9 @@ def plan_rotation(
     Only unprotected snapshots named with `prefix` that are not being deleted
     take part. Failed ones (Killed, Error) count for no rule and all go, but
     `own` (this run's snapshot, always kept). One still being made that is not
-    `own` counts for no rule and never goes (rule "in progress"). The others
-    are planned by `retention`, their times from their names (or creation
+    `own` counts for no rule and never goes (rule "in progress"), nor does one
+    in any other state but Active (rule "not active"). The Active ones are
+    planned by `retention`, their times from their names (or creation
     dates), ties by id. `planned_at` places a new snapshot not made yet (a dry
     run): it is always kept, and it is not in the plan.
     """
@@ -187,9 +192,11 @@ def plan_rotation(
         return (snapshot_time(s, prefix), s.id)
 
     failed = sorted((s for s in rotating if s.status.failed and s.id != own_id), key=age)
-    busy = [s for s in rotating if s.status.in_progress and s.id != own_id]
-    counted = [
-        s for s in rotating if s.id == own_id or not (s.status.failed or s.status.in_progress)
+    counted = [s for s in rotating if s.id == own_id or s.status is ImageStatus.ACTIVE]
+    left_alone = [
+        (s, (IN_PROGRESS if s.status.in_progress else NOT_ACTIVE,))
+        for s in rotating
+        if s.id != own_id and not s.status.failed and s.status is not ImageStatus.ACTIVE
     ]
     # Plan over positions (-1: the planned new snapshot), newest id first for ties.
     counted.sort(key=lambda s: s.id, reverse=True)
@@ -202,7 +209,7 @@ def plan_rotation(
         always = next(i for i, s in enumerate(counted) if s.id == own_id)
     plan = plan_retention(retention, dated, always=always)
     kept = [(counted[i], rules) for i, rules in plan.kept if i >= 0]
-    kept += [(s, (IN_PROGRESS,)) for s in busy]
+    kept += left_alone
     kept.sort(key=lambda pair: age(pair[0]), reverse=True)
     expired = sorted((counted[i] for i in plan.removed), key=age)
     return RotationPlan(kept=tuple(kept), failed=tuple(failed), expired=tuple(expired))
