@@ -371,6 +371,8 @@ def test_the_service_is_a_hardened_oneshot_with_its_token_as_a_credential() -> N
     assert "SIGTERM" in explained
     assert "143" in explained
     assert seconds(service["TimeoutStartSec"]) >= 3600
+    # A stop the CLI wound down (143) is no failure of the unit; a time limit still is.
+    assert service["SuccessExitStatus"].split() == ["143"]
     # Retried on 1 and 4, never on what a retry cannot mend.
     assert service["Restart"] == "on-failure"
     assert set(service["RestartPreventExitStatus"].split()) == {"2", "3"}
