@@ -317,6 +317,7 @@ def test_ctrl_c_while_a_rerun_awaits_the_adopted_snapshot_prints_its_wait(
     result = invoke("rotate", str(A), "--keep-daily", "7", "--emulator", "--json")
 
     assert result.exit_code == 130, result.output
+    assert f"awaited when it stopped:\n  instance {A} snapshot {made[0]} auto-" in result.stderr
     # Nothing was created, but the adopted snapshot is still to await, and then the
     # retention to apply: its wait, then the rotation again (a rerun adopts it).
     assert document(result)["resume"] == [

@@ -790,6 +790,17 @@ def _report_interrupted(
             _say(f"  {items.describe(key, image.name)} ({state})")
     elif tracker.creates:
         _say(f"no {items.second} was created before the interruption")
+    # Awaited, though this run did not make them (a rotation's adopted snapshot).
+    awaited = [
+        (key, event)
+        for key, event in tracker.last.items()
+        if key not in tracker.made and tracker.goals.get(key) is Kind.ACTIVE
+    ]
+    if awaited:
+        _say("awaited when it stopped:")
+        for key, event in awaited:
+            name = event.snapshot.name if event.snapshot is not None else ""
+            _say(f"  {items.describe(key, name)} ({event.kind.value})")
     if tracker.creates:
         _say(f"a create sent just before the interruption may yet appear: see {items.group} list")
     for i in sorted(tracker.restoring):
