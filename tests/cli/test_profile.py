@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,22 @@ def test_the_command_uses_the_profile(home: Path, closed_port: int) -> None:
     assert TOKEN not in result.output
 
 
+def test_the_profile_gives_the_output_format_a_flag_does_not(home: Path, closed_port: int) -> None:
+    write(
+        home,
+        f'[profiles.cron]\napi_url = "http://127.0.0.1:{closed_port}/"\n'
+        f'token = "{TOKEN}"\noutput = "json"\n',
+    )
+    env = {"ZOMRO_CLI_RETRIES": "1"}
+
+    by_profile = invoke("snapshots", "list", str(A), "--profile", "cron", env=env)
+    by_flag = invoke("snapshots", "list", str(A), "--profile", "cron", "-o", "tsv", env=env)
+
+    assert by_profile.exit_code == by_flag.exit_code == 4
+    assert json.loads(by_profile.stdout)["error"]["type"] == "TransportError"
+    assert by_flag.stdout == ""  # tsv: nothing to list, and the error on stderr
+
+
 def test_the_emulator_ignores_the_file_and_refuses_a_profile(home: Path) -> None:
     write(home, "this is not TOML", mode=0o644)
     assert invoke("instances", "list", "--emulator").exit_code == 0
@@ -240,6 +257,7 @@ def test_a_profile_named_without_a_file_is_a_usage_error(home: Path) -> None:
         ('[default]\nusername = " "\n', "must be a non-empty string"),
         (f'[profiles.a]\ntoken = "{TOKEN}"\nusername = "u"\n', "a token or a username, not both"),
         (f'[default]\npassword = "{PASSWORD}"\n', "a password without its username"),
+        ('[default]\noutput = "xml"\n', "output in [default] must be one of table, tsv, json"),
     ],
 )
 def test_a_broken_file_is_an_error_naming_it(home: Path, text: str, message: str) -> None:

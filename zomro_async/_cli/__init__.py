@@ -28,8 +28,8 @@ any command against an in-process emulator, with no account.
 
 \b
 A profile of ~/.config/zomro-async/config.toml (or $ZOMRO_CONFIG), chosen by
---profile or ZOMRO_PROFILE, may give api_url, username, token and password:
-flags over the environment over the profile. --debug (or ZOMRO_LOG=debug)
+--profile or ZOMRO_PROFILE, may give api_url, username, token, password and
+output: flags over the environment over the profile. --debug (or ZOMRO_LOG=debug)
 shows the SDK's log on stderr, secrets redacted. Shell completion:
 eval "$(_ZOMRO_ASYNC_COMPLETE=bash_source zomro-async)" (zsh_source, fish_source).
 

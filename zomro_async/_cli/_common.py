@@ -76,7 +76,7 @@ Exit status: 0 all done; 1 some items failed; 2 usage error; 3 authentication
 failed; 4 the API could not be reached; 130 interrupted (Ctrl-C); 143
 terminated (SIGTERM)."""
 
-OUTPUTS = ("table", "tsv", "json")
+OUTPUTS = _output.FORMATS
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -156,7 +156,7 @@ class Settings:
     username: str | None = None
     api_url: str | None = None
     emulator: bool = False
-    output: str = "table"  # one of OUTPUTS
+    output: str | None = None  # one of OUTPUTS; None: not given (the profile's, or table)
     debug: bool = False
     profile: str | None = None
 
@@ -267,7 +267,7 @@ def common_options(func: Callable[..., None]) -> Callable[..., None]:
             username=username,
             api_url=api_url,
             emulator=emulator,
-            output="json" if as_json else output or "table",
+            output="json" if as_json else output,
             debug=debug,
             profile=profile,
         )
@@ -286,18 +286,33 @@ def stdin_is_tty() -> bool:
     return sys.stdin.isatty()
 
 
-def client_settings(settings: Settings, env: Mapping[str, str]) -> dict[str, Any]:
+def chosen_profile(settings: Settings, env: Mapping[str, str]) -> _profile.Profile:
+    """The profile of the configuration file the command reads (`_profile.load`);
+    none with `--emulator`, which never reads the file."""
+    if settings.emulator and settings.profile:
+        raise click.UsageError("--profile and --emulator exclude each other")
+    return _profile.NO_PROFILE if settings.emulator else _profile.load(settings.profile, env)
+
+
+def with_defaults(settings: Settings, profile: _profile.Profile) -> Settings:
+    """`settings` with what no flag gave taken from `profile`: the output format."""
+    return attrs.evolve(settings, output=settings.output or profile.output or "table")
+
+
+def client_settings(
+    settings: Settings, env: Mapping[str, str], profile: _profile.Profile | None = None
+) -> dict[str, Any]:
     """`ZomroClient` (or `ZomroEmulator.client`) arguments: flags over the environment,
-    the environment over the profile of the configuration file (`_profile`).
+    the environment over the profile of the configuration file (`chosen_profile`
+    unless given).
 
     With `--emulator` only flags count (the emulator's own account otherwise),
     so a real account in the environment or a profile never reaches it.
     """
     if settings.emulator and settings.api_url:
         raise click.UsageError("--api-url and --emulator exclude each other")
-    if settings.emulator and settings.profile:
-        raise click.UsageError("--profile and --emulator exclude each other")
-    profile = _profile.NO_PROFILE if settings.emulator else _profile.load(settings.profile, env)
+    if profile is None:
+        profile = chosen_profile(settings, env)
     found = {
         "retry": z.RetryPolicy(attempts=_retries(env)),
         **_credentials(settings, {} if settings.emulator else env, env, profile),
@@ -698,7 +713,7 @@ def _report(settings: Settings, command: str, outcome: Outcome, tracker: Tracker
         extra = {**outcome.extra, "resume": resume}
         click.echo(_document(command, outcome.rows, fatal or failure, **extra))
     elif fatal is None and failure is None:
-        _output.print_table(outcome.table, settings.output, _progress.make_console())
+        _output.print_table(outcome.table, settings.output or "table", _progress.make_console())
     for note in outcome.notes:
         _say(note)
     if fatal is not None:
@@ -884,7 +899,9 @@ def run_command(
     progress lines and after Ctrl-C.
     """
     _logging.configure(settings.debug, os.environ)
-    arguments = client_settings(settings, os.environ)
+    profile = chosen_profile(settings, os.environ)
+    settings = with_defaults(settings, profile)
+    arguments = client_settings(settings, os.environ, profile)
     tracker = Tracker(creates=creates, items=items)
     signalled = _Signalled()
 

@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+# What --output (and a profile's `output`) takes.
+FORMATS = ("table", "tsv", "json")
 Cell = str | Text
 # What joins the lines of a multi-line cell (a rotation's snapshots to delete)
 # in one-line output.

@@ -3,6 +3,7 @@
     [default]                 # used when no profile is named
     api_url = "https://api.zomro.com/"
     username = "alice"
+    output = "tsv"            # the default of --output: table, tsv or json
 
     [profiles.staging]        # --profile staging, or ZOMRO_PROFILE=staging
     api_url = "http://127.0.0.1:8765/"
@@ -25,9 +26,11 @@ from typing import Any
 import attrs
 import click
 
+from ._output import FORMATS
+
 CONFIG_ENV = "ZOMRO_CONFIG"
 PROFILE_ENV = "ZOMRO_PROFILE"
-KEYS = ("api_url", "username", "token", "password")
+KEYS = ("api_url", "username", "token", "password", "output")
 SECRET_KEYS = frozenset({"token", "password"})
 # As ssh does for a private key: a secret is refused in a file that anyone but
 # its owner may read or write.
@@ -49,6 +52,7 @@ class Profile:
     username: str | None = None
     token: str | None = attrs.field(default=None, repr=False)
     password: str | None = attrs.field(default=None, repr=False)
+    output: str | None = None  # one of `_output.FORMATS`
 
 
 NO_PROFILE = Profile()
@@ -138,6 +142,8 @@ def _check_table(path: Path, section: str, values: Mapping[str, Any]) -> None:
             )
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{path}: {key} in [{section}] must be a non-empty string")
+        if key == "output" and value not in FORMATS:
+            raise ConfigError(f"{path}: output in [{section}] must be one of {', '.join(FORMATS)}")
     if "token" in values and ("username" in values or "password" in values):
         raise ConfigError(f"{path}: [{section}] gives a token or a username, not both")
     if "password" in values and "username" not in values:
