@@ -21,7 +21,19 @@ from zomro_async.testing import ZomroEmulator
 
 from ._support import A
 
-BAD_IDS = ["0", "-1", str(2**63), str(10**30), "abc", "1.5", ""]
+BAD_IDS = [
+    "0",
+    "-1",
+    str(2**63),
+    str(10**30),
+    "abc",
+    "1.5",
+    "",
+    "52_04_214",
+    "\uff15\uff12",
+    "+7",
+    " 7",
+]
 BAD_FLOATS = ["inf", "-inf", "nan", "1e999", "-1", "soon"]
 BAD_NAMES = ["", "   ", "tab\there"]
 # Values that pass where a parameter's type alone cannot tell; always given.

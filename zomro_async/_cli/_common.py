@@ -105,7 +105,18 @@ class NameType(click.types.StringParamType):
 
 # Every id of the API (instances, snapshots, backups, schedules, images), bounded
 # as the SDK checks them: past the bound is a usage error, not a traceback.
-API_ID = click.IntRange(min=1, max=MAX_ID)
+class IdRange(click.IntRange):
+    """An id as the API writes one: ASCII digits only. Python's int() also reads
+    `52_04_214`, full-width digits and a sign, so a mistyped id would name
+    another snapshot (to delete, say) instead of being refused."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+            self.fail(f"{value!r} is not an id: digits 0-9 only", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+API_ID = IdRange(min=1, max=MAX_ID)
 INSTANCE_ID = API_ID
 WAIT_OPTION = click.option("--wait", is_flag=True, help="Await the end state of each item.")
 ALL_OPTION = click.option(
