@@ -130,7 +130,10 @@ def test_ctrl_c_during_rotation_resumes_the_deletes(
     ]
     rows = {r["snapshot_id"]: r for r in doc["results"]}
     assert (rows[new]["status"], rows[new]["name"]) == ("active", doc["results"][0]["name"])
+    assert rows[new]["ok"] is True  # it got there
     assert rows[victim]["status"] == "deleting"
+    # Still awaited when it stopped: not ok, with the stop as its error.
+    assert (rows[victim]["ok"], rows[victim]["error"]["type"]) == (False, "KeyboardInterrupt")
     assert "interrupted" in result.stderr
 
 

@@ -806,7 +806,10 @@ def _report_interrupted(
         for key, event in tracker.last.items():  # `status`: the latest event's kind
             image = tracker.made.get(key) or event.snapshot
             fields = image_fields(image, id_key=items.id_key)
-            rows.append(result_row(key[0], {**fields, "status": event.kind.value}, event.error))
+            # One still awaited did not get there: the stop is its error, as a
+            # timeout would be, so that `ok` is never true for unfinished work.
+            error = event.error or (stopped if key in tracker.goals else None)
+            rows.append(result_row(key[0], {**fields, "status": event.kind.value}, error))
         click.echo(_document(command, rows, stopped, resume=resume))
     _say(str(stopped))
     if tracker.made:
