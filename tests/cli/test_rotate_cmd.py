@@ -145,6 +145,7 @@ def test_rotate_keeps_by_the_rules_and_leaves_a_failed_instance_alone(
     assert kept_a[0] == (row_a["snapshot_id"], ["daily"])
     assert [rules for _, rules in kept_a] == [["daily"], ["daily"]]
     assert len(row_a["deleted"]) == 2
+    assert {s["status"] for s in row_a["deleted"]} == {"deleted"}  # awaited gone
     assert names_on(emulator, A)[0] == "seed-1"
     assert [n for n in names_on(emulator, A) if n.startswith("auto-")][-1] == row_a["name"]
     assert len(seeded_auto(emulator, A)) == 2
@@ -183,7 +184,7 @@ def test_rotate_table_and_progress(emulators: list[ZomroEmulator]) -> None:
     first, *kept, gone = plan_rows(result.stdout)
     assert first == [str(A), str(new), names_on(emulator, A)[-1], "active", "created", "last"]
     assert [r[4:] for r in kept] == [["kept", "last"], ["kept", "last"]]
-    assert gone == [str(A), str(oldest["snapshot_id"]), oldest["name"], "active", "deleted", "-"]
+    assert gone == [str(A), str(oldest["snapshot_id"]), oldest["name"], "deleted", "deleted", "-"]
 
 
 def test_a_rerun_in_the_period_adopts_the_snapshot_there(

@@ -46,6 +46,7 @@ period adopts the one there, awaiting it if it is still Saving. --keep-hourly
 is at most 5, the provider's limit of manual snapshots a day."""
 
 DEFAULT_PREFIX = "auto-"
+DELETED = z.ImageStatus.DELETED.value  # what a rotation's deleted snapshots are, once awaited
 DEFAULT_TIMEOUT = 3600.0
 # The CLI's flag of each rule of `z.Retention`, in its order.
 RULE_FLAGS = {
@@ -236,7 +237,10 @@ def _plan_rows(result: z.RotationResult) -> list[Cells]:
         if own is None or snapshot.id != own.id:
             lines.append((*_cells(snapshot), keep, ", ".join(kept_by)))
     for snapshot in result.deleted:
-        lines.append((*_cells(snapshot), remove, "-"))
+        cells = _cells(snapshot)
+        if not result.dry_run:  # awaited gone: no longer the state it was listed in
+            cells = (cells[0], cells[1], status_text(DELETED))
+        lines.append((*cells, remove, "-"))
     return lines
 
 
@@ -260,7 +264,10 @@ def _row(result: z.RotationResult) -> Row:
         resumed=result.resumed,
         created=[new] if new is not None else [],
         kept=[{**_snapshot(s), "rules": list(rules)} for s, rules in result.kept],
-        deleted=[_snapshot(s) for s in result.deleted],
+        deleted=[
+            _snapshot(s) if result.dry_run else {**_snapshot(s), "status": DELETED}
+            for s in result.deleted
+        ],
     )
 
 
