@@ -212,6 +212,22 @@ def test_a_secret_in_a_file_others_may_read_is_refused(home: Path, mode: int) ->
     assert f"mode {mode:04o}" in stderr
 
 
+def test_a_credential_systemd_hands_over_is_read_whatever_its_group_bits(
+    tmp_path: Path,
+) -> None:
+    credentials = tmp_path / "credentials"  # $CREDENTIALS_DIRECTORY: the unit's alone
+    path = write(credentials, SAMPLE, 0o440)  # a DynamicUser's ACL shows as group bits
+    env = {"ZOMRO_CONFIG": str(path)}
+
+    given = settings({**env, "CREDENTIALS_DIRECTORY": str(credentials)})
+    assert given["token"] == TOKEN
+    # The same file anywhere else is refused, and so is one beside the directory.
+    assert "chmod 600" in refused(env=env)
+    other = write(tmp_path / "elsewhere", SAMPLE, 0o440)
+    env = {"ZOMRO_CONFIG": str(other), "CREDENTIALS_DIRECTORY": str(credentials)}
+    assert "chmod 600" in refused(env=env)
+
+
 def test_a_secret_in_a_file_of_its_owner_only_is_read(home: Path) -> None:
     write(home, SAMPLE, 0o600)
     assert settings()["token"] == TOKEN

@@ -30,6 +30,7 @@ from ._output import FORMATS
 
 CONFIG_ENV = "ZOMRO_CONFIG"
 PROFILE_ENV = "ZOMRO_PROFILE"
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"  # systemd's, for a unit's LoadCredential=
 KEYS = ("api_url", "username", "token", "password", "output")
 SECRET_KEYS = frozenset({"token", "password"})
 # As ssh does for a private key: a secret is refused in a file that anyone but
@@ -87,7 +88,7 @@ def load(flag: str | None, env: Mapping[str, str]) -> Profile:
         if name is not None:
             raise click.UsageError(f"{hint}: no profile {name!r}: there is no configuration file")
         return NO_PROFILE
-    tables = _read(path)
+    tables = _read(path, private=_in_credentials(path, env))
     if name is None:
         return _profile(tables.get("default", {}), f"[default] of {path}")
     profiles = tables.get("profiles", {})
@@ -97,8 +98,23 @@ def load(flag: str | None, env: Mapping[str, str]) -> Profile:
     return _profile(profiles[name], f"[profiles.{name}] of {path}")
 
 
-def _read(path: Path) -> dict[str, dict[str, Any]]:
-    """The file's tables by name (`default`, `profiles`), each checked."""
+def _in_credentials(path: Path, env: Mapping[str, str]) -> bool:
+    """Whether `path` is a credential systemd hands the service (`LoadCredential=`):
+    in `$CREDENTIALS_DIRECTORY`, which only the unit's processes may enter. systemd
+    may grant a DynamicUser=/User= service its file by an ACL, which shows in the
+    mode as group bits: the directory, not the mode, keeps it private."""
+    directory = env.get(CREDENTIALS_ENV, "").strip()
+    if not directory:
+        return False
+    try:
+        return path.resolve().parent == Path(directory).resolve()
+    except OSError:
+        return False
+
+
+def _read(path: Path, *, private: bool = False) -> dict[str, dict[str, Any]]:
+    """The file's tables by name (`default`, `profiles`), each checked; a secret is
+    refused where others may read it, unless the file is `private` by its place."""
     try:
         with path.open("rb") as file:
             mode = os.fstat(file.fileno()).st_mode  # of the file read, not one put there since
@@ -126,7 +142,7 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
     for section, values in sections.items():
         _check_table(path, section, values)
     secret = any(SECRET_KEYS.intersection(values) for values in sections.values())
-    if secret and os.name == "posix" and mode & _OPEN_TO_OTHERS:
+    if secret and os.name == "posix" and mode & _OPEN_TO_OTHERS and not private:
         raise ConfigError(
             f"{path} holds a token or password, and others may read it "
             f"(mode {stat.S_IMODE(mode):04o}): run `chmod 600 {path}`"
