@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from zomro_async._cli import _emulator_cmd, main
+from zomro_async._cli import _emulator_cmd, _sandbox, main
 from zomro_async._cli._emulator_cmd import serve
 
 from ._support import A, B
@@ -74,6 +74,7 @@ async def test_serve_prints_how_to_reach_it_and_answers_there() -> None:
     await serve(stop=use_it(), port=0, instances=2, echo=lines.append)
 
     assert f"instances {A} {B} (one Active snapshot each)" in "\n".join(lines)
+    assert banner_value(lines, "ssh key") == _sandbox.SSH_KEY  # the docs' key, as --emulator's
     assert lines[-1] == "emulator stopped after 3 calls"
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientConnectionError):

@@ -42,10 +42,12 @@ async def serve(
             await emulator.start()
         except OSError as exc:
             raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+        # For `restore --ssh-key`; first, as the --emulator sandbox adds it, so that
+        # with the same seed it is the same key the docs show.
+        ssh_key = emulator.add_ssh_key("emulator")
         ids = fleet_ids(instances)
         for instance_id in ids:
             emulator.add_instance(instance_id, 1)
-        ssh_key = emulator.add_ssh_key("emulator")  # for `restore --ssh-key`
         say(f"Zomro API emulator at {emulator.url}")
         say(f"  user      {config.username}")
         say(f"  password  {config.password}")
@@ -112,7 +114,13 @@ async def serve_until_signal(**settings: Any) -> None:
     show_default=True,
     help="Share of requests that fail transiently.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds the emulator's data and faults: the same seed, the same ids and keys.",
+)
 @click.option("--allow-remote", is_flag=True, help="Listen on a non-loopback host.")
 def emulator(
     host: str,
