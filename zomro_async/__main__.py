@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 CLI_EXTRA = frozenset({"click", "rich"})
-INSTALL_HINT = "pip install 'zomro-async[cli]'"
+INSTALL_HINT = "pip install 'zomro-async[cli]' (in a checkout: pip install -e '.[cli]')"
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ def test_without_the_cli_extra_one_line_says_how_to_install_it(missing: str) -> 
     assert done.stdout == ""
     assert done.stderr == (
         f"zomro-async: the command line needs the cli extra ({missing} is missing): "
-        "pip install 'zomro-async[cli]'\n"
+        "pip install 'zomro-async[cli]' (in a checkout: pip install -e '.[cli]')\n"
     )
 
 
