@@ -13,7 +13,7 @@ from rich.text import Text
 from zomro_async._cli import _output
 
 from . import _process
-from ._support import DOOMED, A, B, invoke
+from ._support import DOOMED, A, B, C, invoke
 
 PROGRESS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (instance|image) \d+")
 BOX_DRAWING = re.compile("[\u2500-\u257f]")
@@ -112,6 +112,20 @@ def test_tsv_is_a_line_of_titles_then_one_line_per_row() -> None:
     first = rows[0].split("\t")
     assert (first[0], first[2], first[3]) == (str(A), "seed-1", "active")  # no colour
     assert "\x1b" not in result.stdout
+
+
+def test_tsv_without_headers_is_the_rows_alone() -> None:
+    with_titles = invoke("instances", "list", "--emulator", "-o", "tsv")
+    rows_alone = invoke("instances", "list", "--emulator", "-o", "tsv", "--no-headers")
+
+    assert rows_alone.exit_code == 0, rows_alone.output
+    assert rows_alone.stdout.splitlines() == with_titles.stdout.splitlines()[1:]
+    assert [line.split("\t")[0] for line in rows_alone.stdout.splitlines()] == [
+        str(A),
+        str(B),
+        str(C),
+        str(DOOMED),
+    ]
 
 
 def test_tsv_leaves_out_the_rows_that_stand_for_none() -> None:

@@ -168,6 +168,7 @@ class Settings:
     api_url: str | None = None
     emulator: bool = False
     output: str | None = None  # one of OUTPUTS; None: not given (the profile's, or table)
+    headers: bool = True  # tsv's line of column titles
     debug: bool = False
     profile: str | None = None
 
@@ -218,6 +219,13 @@ _OPTIONS = (
     ),
     click.option("--json", "as_json", is_flag=True, help="The same as --output json."),
     click.option(
+        "--no-headers",
+        "headers",
+        flag_value=False,
+        default=True,
+        help="With --output tsv, no line of column titles: the rows alone, for cut and xargs.",
+    ),
+    click.option(
         "--debug",
         is_flag=True,
         help="The SDK's DEBUG log on stderr, secrets redacted [env ZOMRO_LOG=debug].",
@@ -267,6 +275,7 @@ def common_options(func: Callable[..., None]) -> Callable[..., None]:
         emulator: bool,
         output: str | None,
         as_json: bool,
+        headers: bool,
         debug: bool,
         profile: str | None,
         **arguments: Any,
@@ -279,6 +288,7 @@ def common_options(func: Callable[..., None]) -> Callable[..., None]:
             api_url=api_url,
             emulator=emulator,
             output="json" if as_json else output,
+            headers=headers,
             debug=debug,
             profile=profile,
         )
@@ -724,7 +734,12 @@ def _report(settings: Settings, command: str, outcome: Outcome, tracker: Tracker
         extra = {**outcome.extra, "resume": resume}
         click.echo(_document(command, outcome.rows, fatal or failure, **extra))
     elif fatal is None and failure is None:
-        _output.print_table(outcome.table, settings.output or "table", _progress.make_console())
+        _output.print_table(
+            outcome.table,
+            settings.output or "table",
+            _progress.make_console(),
+            headers=settings.headers,
+        )
     for note in outcome.notes:
         _say(note)
     if fatal is not None:

@@ -107,21 +107,23 @@ def plain_lines(table: ResultTable) -> list[str]:
     return lines + [aligned(cells) for cells in grid]
 
 
-def tsv_lines(table: ResultTable) -> list[str]:
-    """The table as TSV: a line of column titles, then one line per row (not the
-    placeholders), no title; a cell's tabs and line breaks become spaces and `, `."""
-    lines = ["\t".join(one_line(c.title) for c in table.columns)]
+def tsv_lines(table: ResultTable, *, headers: bool = True) -> list[str]:
+    """The table as TSV: a line of column titles (unless not `headers`), then one
+    line per row (not the placeholders), no title; a cell's tabs and line breaks
+    become spaces and `, `."""
+    lines = ["\t".join(one_line(c.title) for c in table.columns)] if headers else []
     for row in table.rows:
         if not row.placeholder:
             lines.append("\t".join(one_line(c) for c in row.cells))
     return lines
 
 
-def print_table(table: ResultTable, output: str, console: Console) -> None:
-    """Print `table` on stdout as `output` (`table` or `tsv`) asks; `console` is
-    stdout's, and tells whether it is a terminal."""
+def print_table(table: ResultTable, output: str, console: Console, *, headers: bool = True) -> None:
+    """Print `table` on stdout as `output` (`table` or `tsv`, with its titles'
+    line unless not `headers`) asks; `console` is stdout's, and tells whether it
+    is a terminal."""
     if output == "table" and console.is_terminal:
         console.print(rich_table(table))
         return
-    for line in tsv_lines(table) if output == "tsv" else plain_lines(table):
+    for line in tsv_lines(table, headers=headers) if output == "tsv" else plain_lines(table):
         click.echo(line)
