@@ -47,14 +47,14 @@ def test_dry_run_prints_what_is_kept_by_which_rule_and_what_would_go(
     _, second_c, newest_c = seeded_auto(emulator, C)  # the oldest of C is protected
     rows = plan_rows(result.stdout)
     assert [r[:2] + r[3:] for r in rows] == [
-        [str(A), "-", "-", "create", "new"],
+        [str(A), "-", "-", "create", "last, daily"],  # as a real run would
         [str(A), newest_a["id"], "active", "keep", "daily"],
         [str(A), oldest_a["id"], "active", "remove", "-"],
         [str(A), second_a["id"], "active", "remove", "-"],
-        [str(C), "-", "-", "create", "new"],
+        [str(C), "-", "-", "create", "last, daily"],  # as a real run would
         [str(C), newest_c["id"], "active", "keep", "daily"],
         [str(C), second_c["id"], "active", "remove", "-"],
-        [str(DOOMED), "-", "-", "create", "new"],
+        [str(DOOMED), "-", "-", "create", "last, daily"],  # as a real run would
     ]
     named = {r[1]: r[2] for r in rows}
     assert named[newest_a["id"]] == newest_a["name"]

@@ -226,7 +226,9 @@ def _plan_rows(result: z.RotationResult) -> list[Cells]:
         if not result.ok and result.dry_run:
             action = "-"  # the plan could not be made
         status = status_text(None if result.ok else "failed", result.ok)
-        own_rules = "new" if result.dry_run and result.ok else "-"
+        own_rules = (
+            (", ".join(result.planned_rules) or "new") if result.dry_run and result.ok else "-"
+        )
         lines: list[Cells] = [("-", result.planned_name, status, action, own_rules)]
     else:
         fields = snapshot_fields(own)

@@ -48,8 +48,9 @@ class RotationResult:
     name. `kept` is what the retention keeps, newest first, each with the
     rules that keep it (in a dry run: the existing snapshots it would keep,
     the new one aside); empty when the rotation failed before its new snapshot
-    was Active. `deleted` the snapshots deleted (in a dry run: those that
-    would be), failed ones first; `error` what went wrong, None when `ok`.
+    was Active. `planned_rules` (a dry run that would create one) are the
+    rules that would keep the new snapshot. `deleted` the snapshots deleted
+    (in a dry run: those that would be), failed ones first; `error` what went wrong, None when `ok`.
     """
 
     instance_id: int
@@ -57,6 +58,7 @@ class RotationResult:
     snapshot: InstanceImage | None = None
     deleted: tuple[InstanceImage, ...] = ()
     kept: Kept = ()
+    planned_rules: tuple[str, ...] = ()
     resumed: bool = False
     dry_run: bool = False
     error: BaseException | None = None
@@ -152,11 +154,13 @@ def this_period(
 @attrs.frozen(kw_only=True)
 class RotationPlan:
     """What a rotation keeps (newest first, with their rules) and lets go: the
-    failed snapshots and those the retention expires (each oldest first)."""
+    failed snapshots and those the retention expires (each oldest first);
+    `planned_rules`, the rules that keep a new snapshot not made yet."""
 
     kept: Kept
     failed: tuple[InstanceImage, ...]
     expired: tuple[InstanceImage, ...]
+    planned_rules: tuple[str, ...] = ()
 
     @property
     def victims(self) -> tuple[InstanceImage, ...]:
@@ -181,7 +185,7 @@ def plan_rotation(
     in any other state but Active (rule "not active"). The Active ones are
     planned by `retention`, their times from their names (or creation
     dates), ties by id. `planned_at` places a new snapshot not made yet (a dry
-    run): it is always kept, and it is not in the plan.
+    run): it is always kept, and not in `kept`; `planned_rules` says by which rules.
     """
     rotating = _rotating(snapshots, prefix)
     own_id = own.id if own is not None else None
@@ -212,7 +216,10 @@ def plan_rotation(
     kept += left_alone
     kept.sort(key=lambda pair: age(pair[0]), reverse=True)
     expired = sorted((counted[i] for i in plan.removed), key=age)
-    return RotationPlan(kept=tuple(kept), failed=tuple(failed), expired=tuple(expired))
+    planned = next((rules for i, rules in plan.kept if i == -1), ())
+    return RotationPlan(
+        kept=tuple(kept), failed=tuple(failed), expired=tuple(expired), planned_rules=planned
+    )
 
 
 def _cleans_up_after(error: BaseException) -> bool:
@@ -299,6 +306,7 @@ def rotate_job(
                         snapshot=adopted,
                         deleted=plan.victims,
                         kept=plan.kept,
+                        planned_rules=plan.planned_rules,
                         resumed=adopted is not None,
                         dry_run=True,
                     )
