@@ -341,6 +341,7 @@ async def test_dry_run_shows_the_plan_and_changes_nothing(
     assert plan_1.planned_name.startswith("auto-")
     assert [s.id for s in plan_1.deleted] == [old[0].id, old[1].id, old[2].id]
     assert kept_names(plan_1) == [("auto-d", ("last",))]  # with the new one, 2
+    assert plan_1.planned_rules == ("last",)  # the new one's place among the two
     assert plan_2.deleted == ()
     assert plan_2.kept == ()
     changed = {f: n - calls_before.get(f, 0) for f, n in emulator.calls.items()}
