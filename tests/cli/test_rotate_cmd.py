@@ -187,18 +187,25 @@ def test_rotate_table_and_progress(emulators: list[ZomroEmulator]) -> None:
     assert gone == [str(A), str(oldest["snapshot_id"]), oldest["name"], "deleted", "deleted", "-"]
 
 
-def test_a_rerun_in_the_period_adopts_the_snapshot_there(
-    async_setup: list[AsyncSetup], emulators: list[ZomroEmulator]
-) -> None:
+def an_earlier_run_left_saving(async_setup: list[AsyncSetup]) -> list[int]:
+    """Before the command: today's snapshot of A made by a run cut short (still
+    Saving); its id is in the list returned once the command ran."""
     made: list[int] = []
 
     async def earlier_run(emulator: ZomroEmulator) -> None:
         today = datetime.datetime.fromtimestamp(emulator.clock.time(), datetime.UTC)
         async with emulator.client() as client:
             snapshot = await client.snapshots.create(A, f"auto-{today:%Y-%m-%d}-000000")
-            made.append(snapshot.id)  # still Saving: the earlier run was cut short
+            made.append(snapshot.id)
 
     async_setup.append(earlier_run)
+    return made
+
+
+def test_a_rerun_in_the_period_adopts_the_snapshot_there(
+    async_setup: list[AsyncSetup], emulators: list[ZomroEmulator]
+) -> None:
+    made = an_earlier_run_left_saving(async_setup)
 
     result = invoke("rotate", str(A), "--keep-daily", "7", "--emulator", "--json")
 
@@ -297,15 +304,7 @@ def test_rotate_help_documents_its_rules_and_json() -> None:
 def test_ctrl_c_while_a_rerun_awaits_the_adopted_snapshot_prints_its_wait(
     async_setup: list[AsyncSetup], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    made: list[int] = []
-
-    async def earlier_run(emulator: ZomroEmulator) -> None:
-        today = datetime.datetime.fromtimestamp(emulator.clock.time(), datetime.UTC)
-        async with emulator.client() as client:
-            snapshot = await client.snapshots.create(A, f"auto-{today:%Y-%m-%d}-000000")
-            made.append(snapshot.id)  # still Saving: the earlier run was cut short
-
-    async_setup.append(earlier_run)
+    made = an_earlier_run_left_saving(async_setup)
     real = _progress.Tracker.record
 
     def ctrl_c_once_saving(self: _progress.Tracker, event: z.ProgressEvent) -> None:

@@ -288,6 +288,24 @@ def rotate_job(
             adopted: InstanceImage | None = None
             kept: Kept = ()
             listed = False
+
+            def outcome(
+                snapshot: InstanceImage | None,
+                error: BaseException | None = None,
+                planned_rules: tuple[str, ...] = (),
+            ) -> RotationResult:
+                return RotationResult(
+                    instance_id=instance_id,
+                    planned_name=name if adopted is None else adopted.name,
+                    snapshot=snapshot,
+                    deleted=tuple(deleted),
+                    kept=kept,
+                    planned_rules=planned_rules,
+                    resumed=adopted is not None,
+                    dry_run=dry_run,
+                    error=error,
+                )
+
             try:
                 current = await manager.list(instance_id)
                 listed = True
@@ -300,16 +318,8 @@ def rotate_job(
                         own=adopted,
                         planned_at=now,
                     )
-                    return RotationResult(
-                        instance_id=instance_id,
-                        planned_name=name if adopted is None else adopted.name,
-                        snapshot=adopted,
-                        deleted=plan.victims,
-                        kept=plan.kept,
-                        planned_rules=plan.planned_rules,
-                        resumed=adopted is not None,
-                        dry_run=True,
-                    )
+                    deleted, kept = list(plan.victims), plan.kept  # what would be
+                    return outcome(adopted, planned_rules=plan.planned_rules)
                 if adopted is None:
                     new = await step.create(manager, name, wait=True, timeout=timeout)
                 else:
@@ -325,24 +335,8 @@ def rotate_job(
                 if listed and new is None and _cleans_up_after(exc):
                     deleted = await clear_failed(emit, reached)
                 step.failure(exc)
-                return RotationResult(
-                    instance_id=instance_id,
-                    planned_name=name if adopted is None else adopted.name,
-                    snapshot=reached,
-                    deleted=tuple(deleted),
-                    kept=kept,
-                    resumed=adopted is not None,
-                    dry_run=dry_run,
-                    error=exc,
-                )
-            return RotationResult(
-                instance_id=instance_id,
-                planned_name=name if adopted is None else adopted.name,
-                snapshot=new,
-                deleted=tuple(deleted),
-                kept=kept,
-                resumed=adopted is not None,
-            )
+                return outcome(reached, exc)
+            return outcome(new)
 
         return run
 
