@@ -4,10 +4,12 @@ The crontab line, the systemd unit's ExecStart and each CronJob's command are
 parsed with the CLI's own click parser, then run: in-process on the
 `--emulator` sandbox, and as the scheduler runs them (a process of the
 installed `zomro-async` script, with the environment and credentials the file
-sets up) against an emulator served on loopback, once for each exit status
-docs/scheduling.md names. How the CLI takes Ctrl-C and SIGTERM is
-tests/cli/test_interrupt.py's and tests/cli/test_sigterm.py's; here they reach
-the service's own command, and the rerun after them adopts what it made.
+sets up: the emulator's username and password, in the configuration file or
+the Secret the file's comment describes) against an emulator served on
+loopback, once for each exit status docs/scheduling.md names. How the CLI
+takes Ctrl-C and SIGTERM is tests/cli/test_interrupt.py's and
+tests/cli/test_sigterm.py's; here they reach the service's own command, and
+the rerun after them adopts what it made.
 (tests/cli/_process.py runs `--emulator` commands; these need an emulator the
 test serves, on the test's event loop, as test_nightly_rotation.py does.)
 """
@@ -15,6 +17,7 @@ test serves, on the test's event loop, as test_nightly_rotation.py does.)
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime
 import json
@@ -25,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,7 @@ from zomro_async.testing import VirtualClock, ZomroEmulator
 from ._support import EXAMPLES
 
 DEPLOY = EXAMPLES / "deploy"
+DOCS = EXAMPLES.parent / "docs"
 CRONTAB = DEPLOY / "crontab"
 SERVICE = DEPLOY / "zomro-async-rotate.service"
 TIMER = DEPLOY / "zomro-async-rotate.timer"
@@ -149,6 +154,66 @@ def cli_words(command: str) -> list[str]:
     return found
 
 
+def documented_config(path: Path) -> tuple[str, dict[str, str]]:
+    """The configuration file `path`'s comment tells to write (the lines indented
+    under `# then edit it:`): its one table's header and its keys."""
+    lines = path.read_text().splitlines()
+    at = next(n for n, line in enumerate(lines) if line.endswith("# then edit it:"))
+    body: list[str] = []
+    for line in lines[at + 1 :]:
+        if not (match := re.fullmatch(r"#\s{5,}(\S.*)", line)):
+            break
+        body.append(match[1])
+    document = tomllib.loads("\n".join(body))
+    if "default" in document:
+        assert list(document) == ["default"]
+        return "[default]", document["default"]
+    ((name, table),) = document["profiles"].items()
+    return f"[profiles.{name}]", table
+
+
+def config_of(path: Path, url: str, username: str, password: str) -> str:
+    """That configuration file, for an account at `url`: the comment's keys
+    filled in, and `api_url`."""
+    header, table = documented_config(path)
+    given = {"username": username, "password": password}
+    keys = [f'{key} = "{given[key]}"' for key in table]
+    return "\n".join([header, f'api_url = "{url}"', *keys, ""])
+
+
+def login(emulator: ZomroEmulator) -> tuple[str, str]:
+    """The username and password of the emulator's account."""
+    return emulator.config.username, emulator.config.password
+
+
+def program_of(words: list[str]) -> str:
+    """The `zomro-async` word of a command, as written."""
+    return next(word for word in words if Path(word).name == "zomro-async")
+
+
+def documented_secrets() -> dict[str, dict[str, str]]:
+    """The `kubectl create secret generic NAME --from-...=KEY=...` commands of
+    cronjob.yaml's comment: each Secret's options, by the key each fills."""
+    lines = CRONJOBS.read_text().splitlines()
+    comment = "\n".join(line.removeprefix("#") for line in lines if line.startswith("#"))
+    found: dict[str, dict[str, str]] = {}
+    for command in comment.replace("\\\n", " ").splitlines():
+        if not command.strip().startswith("kubectl create secret "):
+            continue
+        words = shlex.split(command)
+        assert words[:4] == ["kubectl", "create", "secret", "generic"], command
+        name, *options = words[4:]
+        keys = {}
+        for option in options:
+            source, _, key_value = option.partition("=")
+            assert source in ("--from-literal", "--from-file"), option
+            key, equals, _ = key_value.partition("=")
+            assert equals, f"{option}: a key of its own, not the file's name"
+            keys[key] = option
+        found[name] = keys
+    return found
+
+
 def cronjobs() -> list[dict[str, Any]]:
     documents = [d for d in yaml.safe_load_all(CRONJOBS.read_text()) if d is not None]
     assert all(d["kind"] == "CronJob" and d["apiVersion"] == "batch/v1" for d in documents)
@@ -224,7 +289,55 @@ def test_every_file_runs_the_nightly_rotation_of_the_account(where: str) -> None
     assert params["dry_run"] is False
     # Credentials come from the scheduler's secret store, never the command line.
     assert params["token"] is None
+    assert params["username"] is None
     assert params["emulator"] is False
+
+
+@pytest.mark.parametrize("path", sorted(DEPLOY.iterdir()), ids=lambda path: path.name)
+def test_no_example_runs_on_a_token(path: Path) -> None:
+    # A session lives an hour after its last request: a token saved for a
+    # nightly job will have expired (docs/authentication.md).
+    text = path.read_text()
+    assert not re.search(r"^[#\s]*token\s*=", text, re.MULTILINE)  # no token in a config
+    assert "ZOMRO_TOKEN" not in text
+    assert "key: token" not in text
+    assert "=token=" not in text  # nor in a Secret
+
+
+@pytest.mark.parametrize(("path", "table"), [(CRONTAB, None), (SERVICE, "[default]")])
+def test_the_documented_configuration_holds_a_username_and_password(
+    path: Path, table: str | None
+) -> None:
+    header, keys = documented_config(path)
+
+    # The crontab's profile is the one its line names; the unit names none.
+    assert header == (table or f"[profiles.{profile_of_cron()}]")
+    assert keys == {"username": "...", "password": "..."}
+    assert "chmod 600" in path.read_text() or "install -m 600" in path.read_text()
+
+
+def test_the_crontab_and_the_unit_run_the_cli_where_their_comments_install_it() -> None:
+    cron_program = program_of(shell_words(cron_command()[1]))
+    unit_program = shlex.split(unit_value(read_unit(SERVICE), "Service", "ExecStart"))[0]
+
+    # cron's PATH holds no venv: the line must not depend on it.
+    assert Path(cron_program).is_absolute()
+    assert cron_program == unit_program
+    venv = Path(unit_program).parent.parent
+    install = f"python3 -m venv {venv} && {venv}/bin/pip install 'zomro-async[cli]'"
+    for path in (CRONTAB, SERVICE, DOCS / "scheduling.md"):
+        assert install in path.read_text(), path.name
+
+
+def test_the_cli_page_s_snippets_are_the_examples_lines() -> None:
+    page = (DOCS / "cli.md").read_text()
+    (cron,) = re.findall(r"```cron\n(.*?)\n```", page, re.DOTALL)
+    (ini,) = re.findall(r"```ini\n(.*?)\n```", page, re.DOTALL)
+
+    assert cron.split() == " ".join(crontab()[1]).split()
+    unit = SERVICE.read_text().splitlines()
+    assert all(line in unit for line in ini.splitlines()), ini
+    assert "TimeoutStopSec=" in ini
 
 
 def test_the_two_cronjobs_run_the_same_job_for_two_accounts() -> None:
@@ -278,9 +391,11 @@ def test_the_crontab_entry_runs_nightly_under_flock_with_its_log() -> None:
     words = shell_words(command)
     flock = words.index("flock")
     assert words[flock : flock + 4] == ["flock", "-n", "-E", "75"]
-    assert words.index("zomro-async") == flock + 5  # flock LOCK zomro-async ...
+    program = program_of(words)
+    assert words.index(program) == flock + 5  # flock LOCK zomro-async ...
+    assert Path(program).is_absolute()
     # Both streams appended to a log file.
-    after = words[words.index("zomro-async") :]
+    after = words[words.index(program) :]
     assert after[after.index(">>") + 2 :] == ["2", ">&", "1"]
     assert "--profile" in after
 
@@ -288,26 +403,34 @@ def test_the_crontab_entry_runs_nightly_under_flock_with_its_log() -> None:
 class CronHome:
     """A home set up as the crontab's comment says, for an account on `emulator`."""
 
-    def __init__(self, root: Path, emulator: ZomroEmulator) -> None:
+    def __init__(self, root: Path, emulator: ZomroEmulator, mode: int = 0o600) -> None:
         if shutil.which("flock") is None:
             pytest.skip("flock(1) is not installed")
-        script_or_skip()
         self.home = root / "home"
         (self.home / ".local/state/zomro-async").mkdir(parents=True)
         config = self.home / ".config/zomro-async/config.toml"
         config.parent.mkdir(parents=True)
-        table = f"[profiles.{profile_of_cron()}]"
-        config.write_text(f'{table}\napi_url = "{emulator.url}"\ntoken = "{emulator.token}"\n')
-        config.chmod(0o600)
+        config.write_text(config_of(CRONTAB, emulator.url, *login(emulator)))
+        config.chmod(mode)
+
+    def command(self, program: Path | None = None) -> str:
+        """The entry's command, with `program` (the installed script unless given)
+        where the line has the CLI installed."""
+        command = cron_command()[1]
+        written = program_of(shell_words(command))
+        assert f" {written} " in command
+        found = program or script_or_skip()
+        return command.replace(f" {written} ", f" {shlex.quote(str(found))} ")
 
     def path(self, word: str) -> Path:
         assert word.startswith("$HOME/")
         return self.home / word.removeprefix("$HOME/")
 
     def env(self) -> dict[str, str]:
+        """cron's environment: the crontab's variables (its PATH alone: the script's
+        directory is not on it), HOME and LANG."""
         variables, _ = crontab()
-        path = f"{SCRIPT.parent}:{variables.get('PATH', '/usr/bin:/bin')}"
-        return {**variables, "PATH": path, "HOME": str(self.home), "LANG": "C.UTF-8"}
+        return {**variables, "HOME": str(self.home), "LANG": "C.UTF-8"}
 
 
 def cron_paths() -> tuple[str, str]:
@@ -327,9 +450,10 @@ async def test_the_crontab_entry_rotates_and_logs_nothing_for_cron_to_mail(
 ) -> None:
     async with account() as emulator:
         home = CronHome(tmp_path, emulator)
-        code, out, err = await finish(await shell(cron_command()[1], home.env()))
+        code, out, err = await finish(await shell(home.command(), home.env()))
 
     assert (code, out, err) == (0, "", "")
+    assert emulator.calls["auth"] == 1  # logged in with the profile's password
     assert emulator.calls[NEW_SNAPSHOT] == len(SAMPLE)
     _, log = cron_paths()
     logged = home.path(log).read_text()
@@ -344,17 +468,43 @@ async def test_a_night_whose_run_is_still_going_skips_with_75(tmp_path: Path) ->
         home = CronHome(tmp_path, emulator)
         lock, log = (home.path(word) for word in cron_paths())
         with holding(lock):  # the night before, still running
-            code, out, err = await finish(await shell(cron_command()[1], home.env()))
+            code, out, err = await finish(await shell(home.command(), home.env()))
 
     assert (code, out, err) == (75, "", "")
     assert sum(emulator.calls.values()) == 0
     assert log.read_text() == ""  # the shell made it for `>>`; nothing ran to write it
 
 
+@posix_only
+async def test_a_password_in_a_profile_others_may_read_exits_2(tmp_path: Path) -> None:
+    async with account() as emulator:
+        home = CronHome(tmp_path, emulator, mode=0o644)
+        code, out, err = await finish(await shell(home.command(), home.env()))
+
+    assert (code, out, err) == (2, "", "")
+    logged = home.path(cron_paths()[1]).read_text()
+    assert "others may read it" in logged
+    assert emulator.config.password not in logged
+    assert sum(emulator.calls.values()) == 0
+
+
+@posix_only
+async def test_a_line_whose_cli_is_not_installed_there_exits_69(tmp_path: Path) -> None:
+    async with account() as emulator:
+        home = CronHome(tmp_path, emulator)
+        missing = tmp_path / "elsewhere/bin/zomro-async"
+        code, out, err = await finish(await shell(home.command(missing), home.env()))
+
+    assert (code, out, err) == (69, "", "")  # flock's EX_UNAVAILABLE; all else goes to the log
+    assert sum(emulator.calls.values()) == 0
+    _, log = cron_paths()
+    assert f"failed to execute {missing}" in home.path(log).read_text()
+
+
 # -- the systemd units -------------------------------------------------------------
 
 
-def test_the_service_is_a_hardened_oneshot_with_its_token_as_a_credential() -> None:
+def test_the_service_is_a_hardened_oneshot_with_its_password_as_a_credential() -> None:
     unit = read_unit(SERVICE)
     service = dict(unit["Service"])
 
@@ -363,7 +513,7 @@ def test_the_service_is_a_hardened_oneshot_with_its_token_as_a_credential() -> N
     name, source = service["LoadCredential"].split(":")
     assert source.startswith("/etc/")
     assert service["Environment"] == f"ZOMRO_CONFIG=%d/{name}"
-    assert "EnvironmentFile" not in service  # the token is in no environment
+    assert "EnvironmentFile" not in service  # the password is in no environment
     # Stopping: long enough for the CLI's wind-down after SIGTERM, and said why.
     stop = seconds(service["TimeoutStopSec"])
     assert 30 <= stop <= 300
@@ -410,12 +560,15 @@ def copy_units(tmp_path: Path) -> tuple[Path, Path]:
     return service, timer
 
 
-def run_tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`name ARGS` (a tool on PATH, `args` our own files); the test skips without it."""
+def run_tool(name: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`name ARGS` (a tool on PATH, `args` our own files) in `cwd`; the test skips
+    without it."""
     tool = shutil.which(name)
     if tool is None:
         pytest.skip(f"{name} is not installed: the files are not checked with it here")
-    return subprocess.run([tool, *args], capture_output=True, text=True, check=False)  # noqa: S603
+    return subprocess.run(  # noqa: S603
+        [tool, *args], capture_output=True, text=True, check=False, cwd=cwd
+    )
 
 
 def systemd_analyze(*args: str) -> subprocess.CompletedProcess[str]:
@@ -477,8 +630,9 @@ class Credentials:
         return {**env, **more}
 
 
-def profile(url: str, token: str) -> str:
-    return f'[default]\napi_url = "{url}"\ntoken = "{token}"\n'
+def service_config(url: str, username: str, password: str) -> str:
+    """The unit's credential, as its comment says to write it, for an account at `url`."""
+    return config_of(SERVICE, url, username, password)
 
 
 async def run_service(
@@ -492,7 +646,7 @@ async def run_service(
 @posix_only
 async def test_the_service_exits_0_when_every_instance_rotated(tmp_path: Path) -> None:
     async with account() as emulator:
-        credentials = Credentials(tmp_path, profile(emulator.url, emulator.token))
+        credentials = Credentials(tmp_path, service_config(emulator.url, *login(emulator)))
         code, out, err = await run_service(credentials)
 
     assert code == 0, err
@@ -502,13 +656,14 @@ async def test_the_service_exits_0_when_every_instance_rotated(tmp_path: Path) -
     assert [row["instance_id"] for row in doc["results"]] == list(SAMPLE)
     assert all(row["ok"] and len(row["created"]) == 1 for row in doc["results"])
     assert "error" not in err
+    assert emulator.calls["auth"] == 1  # logged in with the credential's password
     assert emulator.calls[NEW_SNAPSHOT] == len(SAMPLE)
 
 
 @posix_only
 async def test_a_rerun_the_same_day_adopts_the_day_s_snapshot(tmp_path: Path) -> None:
     async with account() as emulator:
-        credentials = Credentials(tmp_path, profile(emulator.url, emulator.token))
+        credentials = Credentials(tmp_path, service_config(emulator.url, *login(emulator)))
         day = utc_day()
         first = await run_service(credentials)
         second = await run_service(credentials)
@@ -521,12 +676,13 @@ async def test_a_rerun_the_same_day_adopts_the_day_s_snapshot(tmp_path: Path) ->
     assert [row["snapshot_id"] for row in rerun] == made
     assert all(row["resumed"] for row in rerun)
     assert emulator.calls[NEW_SNAPSHOT] == len(SAMPLE)  # no second snapshot
+    assert emulator.calls["auth"] == 2  # each run logs in afresh
 
 
 @posix_only
 async def test_an_item_that_failed_exits_1_and_leaves_nothing_to_resume(tmp_path: Path) -> None:
     async with account(doomed=True) as emulator:
-        credentials = Credentials(tmp_path, profile(emulator.url, emulator.token))
+        credentials = Credentials(tmp_path, service_config(emulator.url, *login(emulator)))
         code, out, err = await run_service(credentials)
 
     assert code == 1, err
@@ -551,7 +707,7 @@ async def test_a_usage_error_exits_2_and_sends_nothing(
     tmp_path: Path, more: tuple[str, ...], said: str
 ) -> None:
     async with account() as emulator:
-        credentials = Credentials(tmp_path, profile(emulator.url, emulator.token))
+        credentials = Credentials(tmp_path, service_config(emulator.url, *login(emulator)))
         code, out, err = await run_service(credentials, *more)
 
     assert code == 2
@@ -561,33 +717,37 @@ async def test_a_usage_error_exits_2_and_sends_nothing(
 
 
 @posix_only
-async def test_a_token_in_a_file_others_may_read_exits_2(tmp_path: Path) -> None:
+async def test_the_service_reads_its_credential_whatever_its_group_bits(
+    tmp_path: Path,
+) -> None:
+    # systemd may grant a DynamicUser= its copy by an ACL, which shows as group
+    # bits; the credentials directory, not the mode, keeps it private.
     async with account() as emulator:
-        config = profile(emulator.url, emulator.token)
-        credentials = Credentials(tmp_path, config, mode=0o644)
-        code, out, err = await run_service(credentials)
+        config = service_config(emulator.url, *login(emulator))
+        credentials = Credentials(tmp_path, config, mode=0o440)
+        code, _, err = await run_service(credentials)
 
-    assert code == 2
-    assert "others may read it" in err
-    assert emulator.token not in out + err
-    assert sum(emulator.calls.values()) == 0
+    assert code == 0, err
+    assert emulator.calls["auth"] == 1
 
 
 @posix_only
-@pytest.mark.parametrize("token", ["tok-refused-7c1d0e", None])
-async def test_bad_credentials_exit_3(tmp_path: Path, token: str | None) -> None:
+@pytest.mark.parametrize("password", ["pw-refused-7c1d0e", None])
+async def test_bad_credentials_exit_3(tmp_path: Path, password: str | None) -> None:
     async with account() as emulator:
         # None: a profile with the API's address and no credentials at all.
         bare = f'[default]\napi_url = "{emulator.url}"\n'
-        config = profile(emulator.url, token) if token else bare
+        username = emulator.config.username
+        config = service_config(emulator.url, username, password) if password else bare
         code, out, err = await run_service(Credentials(tmp_path, config))
 
     assert code == 3, err
     doc = json.loads(out) if out else None
-    if token:
+    if password:
         assert doc is not None
         assert doc["error"]["type"] == "AuthError"
-        assert token not in out + err
+        assert password not in out + err
+        assert emulator.calls["auth"] >= 1  # the login was refused
         assert emulator.calls[NEW_SNAPSHOT] == 0
     else:
         assert "no credentials" in err
@@ -595,7 +755,8 @@ async def test_bad_credentials_exit_3(tmp_path: Path, token: str | None) -> None
 
 @posix_only
 async def test_an_api_out_of_reach_exits_4(tmp_path: Path, closed_port: int) -> None:  # noqa: F811
-    credentials = Credentials(tmp_path, profile(f"http://127.0.0.1:{closed_port}/", "t"))
+    url = f"http://127.0.0.1:{closed_port}/"
+    credentials = Credentials(tmp_path, service_config(url, "demo", "pw-unsent-5e2a"))
     # One attempt a call: the default retries would wait in real time.
     code, out, err = await run_service(credentials, env={"ZOMRO_CLI_RETRIES": "1"})
 
@@ -616,7 +777,7 @@ async def test_a_signal_mid_run_exits_128_plus_it_and_the_rerun_adopts(
     # Snapshots stay Saving until the test moves the emulator's clock.
     clock = VirtualClock(start=time.time())
     async with account(clock=clock) as emulator:
-        credentials = Credentials(tmp_path, profile(emulator.url, emulator.token))
+        credentials = Credentials(tmp_path, service_config(emulator.url, *login(emulator)))
         words = service_words(script_or_skip(), "--output", "json")
         process = await start(words, credentials.env())
         created = await progress_until(process, "created", SAMPLE)
@@ -645,6 +806,9 @@ async def test_a_signal_mid_run_exits_128_plus_it_and_the_rerun_adopts(
 
 
 # -- the Kubernetes CronJobs -------------------------------------------------------
+
+# The variables the CLI logs in with, and the key of the Secret each comes from.
+CREDENTIAL_ENV = {"ZOMRO_USERNAME": "username", "ZOMRO_PASSWORD": "password"}
 
 
 def test_each_cronjob_is_one_account_s_job_that_never_overlaps() -> None:
@@ -684,10 +848,16 @@ def test_each_cronjob_is_one_account_s_job_that_never_overlaps() -> None:
         assert box["resources"]["requests"]["memory"]
         assert box["resources"]["limits"]["memory"]
         env = {e["name"]: e for e in box["env"]}
-        ref = env["ZOMRO_TOKEN"]["valueFrom"]["secretKeyRef"]
-        assert "value" not in env["ZOMRO_TOKEN"]
-        secrets.add(ref["name"])
+        assert "ZOMRO_TOKEN" not in env  # it would win over the login
+        refs = {name: env[name]["valueFrom"]["secretKeyRef"] for name in CREDENTIAL_ENV}
+        assert all("value" not in env[name] for name in CREDENTIAL_ENV)
+        assert {name: ref["key"] for name, ref in refs.items()} == CREDENTIAL_ENV
+        (secret,) = {ref["name"] for ref in refs.values()}  # one Secret holds both
+        # ... and it is made, with those keys, as the file's comment says.
+        assert set(documented_secrets()[secret]) == set(CREDENTIAL_ENV.values())
+        secrets.add(secret)
     assert len(secrets) == 2  # each account its own Secret
+    assert set(documented_secrets()) == secrets
     assert len({c["spec"]["schedule"] for c in found}) == 2  # and its own minute
 
 
@@ -697,17 +867,42 @@ async def test_each_cronjob_s_container_runs_with_its_secret(cronjob: dict[str, 
     box = container(cronjob)
     script = script_or_skip()
     async with account() as emulator:
+        secret = dict(zip(("username", "password"), login(emulator), strict=True))
         env = {"PATH": f"{script.parent}:/usr/bin:/bin", "HOME": "/nonexistent"}
         for variable in box["env"]:
-            # The Secret's key, as the kubelet would put it there.
-            env[variable["name"]] = variable.get("value", emulator.token)
+            if "valueFrom" in variable:
+                # The Secret's key, as the kubelet would put it there.
+                env[variable["name"]] = secret[variable["valueFrom"]["secretKeyRef"]["key"]]
+            else:
+                env[variable["name"]] = variable["value"]
         env["ZOMRO_API_URL"] = emulator.url
         words = [*box["command"], *box.get("args", []), "--output", "json"]
         code, out, err = await finish(await start(words, env))
 
     assert code == 0, err
     assert json.loads(out)["ok"] is True
+    assert emulator.calls["auth"] == 1  # logged in with the Secret's password
     assert emulator.calls[NEW_SNAPSHOT] == len(SAMPLE)
+
+
+@pytest.mark.parametrize("name", sorted(documented_secrets()))
+def test_kubectl_makes_each_secret_with_a_username_and_password(name: str, tmp_path: Path) -> None:
+    options = documented_secrets()[name]
+    password = "pw-of-the-file-8d3b"
+    for option in options.values():
+        if option.startswith("--from-file="):
+            # A file holding the password alone, no newline: as the comment says.
+            (tmp_path / option.rpartition("=")[2]).write_text(password)
+
+    made = run_tool(
+        "kubectl", "create", "secret", "generic", name, *options.values(),
+        "--dry-run=client", "-o", "json", cwd=tmp_path,
+    )  # fmt: skip
+
+    assert made.returncode == 0, made.stderr
+    data = json.loads(made.stdout)["data"]
+    assert set(data) == {"username", "password"}
+    assert base64.b64decode(data["password"]).decode() == password
 
 
 def test_kubectl_accepts_the_cronjobs() -> None:
