@@ -154,6 +154,36 @@ def test_as_list_returns_a_list_unchanged() -> None:
             id="empty-values-dropped",
         ),
         pytest.param(
+            {"elem": [{"id": {"$": "1"}, "name": "", "image_size": {}}]},
+            [{"id": "1", "name": ""}],
+            id="bare-empty-text-kept-beside-an-empty-node",
+        ),
+        pytest.param(
+            {"elem": [{"id": {"$": "1"}, "min_ram": 0, "image_size": {}}]},
+            [{"id": "1", "min_ram": "0"}],
+            id="bare-zero-read-as-text-beside-an-empty-node",
+        ),
+        pytest.param(
+            {"elem": [{"id": {"$": "1"}, "tags": [], "note": None, "image_size": {}}]},
+            [{"id": "1"}],
+            id="empty-list-and-null-dropped",
+        ),
+        pytest.param(
+            {"elem": [{"id": {"$": "1"}, "min_ram": {"$": 512}, "image_size": {}}]},
+            [{"id": "1", "min_ram": "512"}],
+            id="number-in-a-node-read-as-text",
+        ),
+        pytest.param(
+            {"elem": [{"id": {"$": "1"}, "other": {"x": "y"}}]},
+            [{"id": "1"}],
+            id="node-without-text-dropped",
+        ),
+        pytest.param(
+            {"elem": [{"id": {}, "image_size": {}}]},
+            [{}],
+            id="all-empty-row-kept-as-an-empty-row",
+        ),
+        pytest.param(
             {"elem": [{"id": {"$": "1"}, "brand_new": {"$": "x"}}]},
             [{"id": "1", "brand_new": "x"}],
             id="unknown-fields-kept",
@@ -192,6 +222,17 @@ def test_rows_rejects_a_non_object_row(elem: object) -> None:
     with pytest.raises(ResponseError) as info:
         rows({"elem": elem})
     assert info.value.field == "elem"
+
+
+@pytest.mark.parametrize("falsy", [False, 0.0], ids=["false", "zero-float"])
+def test_rows_reads_a_falsy_bare_node_as_the_long_way_does(falsy: object) -> None:
+    elem = [{"id": {"$": "1"}, "flag": falsy, "image_size": {}}]
+    if isinstance(falsy, bool):
+        with pytest.raises(ResponseError) as info:
+            rows({"elem": elem})
+        assert info.value.field == "flag"
+    else:
+        assert rows({"elem": elem}) == [{"id": "1", "flag": "0.0"}]
 
 
 def test_rows_rejects_a_nested_value_naming_its_field() -> None:

@@ -257,6 +257,9 @@ def as_list(node: object) -> list[Any]:
     return [node]
 
 
+_NO_NODE: dict[str, Any] = {}
+
+
 def rows(doc: Doc) -> list[Row]:
     """The rows of a list function (`doc.elem`), each a mapping of field to text.
 
@@ -269,11 +272,16 @@ def rows(doc: Doc) -> list[Row]:
         if not isinstance(item, dict):
             raise ResponseError("a row of `elem` is not an object", field="elem", value=item)
         try:
-            # Nearly every row is all {"$": "text"} nodes: take them in one step...
-            row: Row = {key: node["$"] for key, node in item.items()}
+            # Nearly every row is {"$": "text"} nodes and some empty ones ({}):
+            # take them in one step...
+            row: Row = {key: node["$"] for key, node in item.items() if node}
+            # ...when what was left out is only {} and what was taken is only text
+            # (join refuses anything else), ...
+            left_out = len(item) - len(row)
+            if left_out and [*item.values()].count(_NO_NODE) != left_out:
+                raise TypeError("a falsy node other than {}")
+            "".join(row.values())
         except (KeyError, TypeError):
-            row = {}
-        if not row or set(map(type, row.values())) != {str}:
             row = _row_the_long_way(item)  # ...and any other row node by node
         result.append(row)
     return result
