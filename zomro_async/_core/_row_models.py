@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 M = TypeVar("M")
 
@@ -25,8 +25,11 @@ class RowModels(Generic[M]):
 
     def __init__(self, max_listings: int = MAX_LISTINGS) -> None:
         self._max = max_listings
+        # Per listing, its last rows and their models by row id, in two dicts
+        # rather than one of pairs: a pair per row would be one more object for
+        # the garbage collector to walk, every row of every listing kept.
         self._last: collections.OrderedDict[
-            Hashable, dict[str | None, tuple[Mapping[str, str], M]]
+            Hashable, tuple[dict[str | None, Mapping[str, str]], dict[str | None, M]]
         ] = collections.OrderedDict()
 
     def __len__(self) -> int:
@@ -41,17 +44,21 @@ class RowModels(Generic[M]):
         """The model of each row of `listing`, built by `build` unless the row is
         the same as in the listing's last rows. Raises what `build` raises (the
         listing's memory is then left as it was)."""
-        last = self._last.get(listing, {})
-        now: dict[str | None, tuple[Mapping[str, str], M]] = {}
+        last_rows, last_models = self._last.get(listing, _NOTHING_LISTED)
+        rows_now: dict[str | None, Mapping[str, str]] = {}
+        models_now: dict[str | None, M] = {}
         found: list[M] = []
         for row in rows:
             key = row.get("id")
-            seen = last.get(key)
-            model = seen[1] if seen is not None and seen[0] == row else build(row)
-            now[key] = (row, model)
+            model = last_models[key] if last_rows.get(key) == row else build(row)
+            rows_now[key] = row
+            models_now[key] = model
             found.append(model)
-        self._last[listing] = now
+        self._last[listing] = (rows_now, models_now)
         self._last.move_to_end(listing)
         while len(self._last) > self._max:
             self._last.popitem(last=False)
         return found
+
+
+_NOTHING_LISTED: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})
