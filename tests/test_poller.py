@@ -64,7 +64,7 @@ class Snapshots:
     def listing(self, instance_id: int) -> Listing[z.Snapshot]:
         return Listing("instances.snapshots", instance_id, lambda: self.fake.list(instance_id))
 
-    def wait(
+    async def wait(
         self,
         instance_id: int,
         snapshot_id: int,
@@ -74,12 +74,13 @@ class Snapshots:
         goal: str = "Active",
         on_update: OnUpdate[z.Snapshot] | None = None,
     ):  # type: ignore[no-untyped-def]
+        # Awaited by a coroutine, as a resource's wait_active() awaits it.
         listing = self.listing(instance_id)
-        return self.poller.wait(
+        return await self.poller.wait(
             listing,
             snapshot_id,
             timeout=timeout,
-            judge=judge or judge_active(listing, snapshot_id),
+            judge=judge or judge_active,
             goal=goal,
             on_update=on_update,
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -90,14 +91,14 @@ class ResourceManager:
         item_id: int,
         timeout: float,
         on_update: Callable[[ItemT], object] | None,
-    ) -> Coroutine[Any, Any, ItemT]:
+    ) -> asyncio.Future[ItemT]:
         """The poller's wait for `item_id` of `listing` to be Active (checked timeout
-        and callback); not a coroutine of its own, so a wait costs one frame less."""
+        and callback), as the future the caller awaits."""
         return self.poller.wait(
             listing,
             item_id,
             timeout=check_timeout(timeout),
-            judge=judge_active(listing, item_id),
+            judge=judge_active,
             goal="Active",
             on_update=check_callback(on_update, "on_update"),
         )

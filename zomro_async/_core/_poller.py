@@ -47,11 +47,6 @@ class Item(Protocol):
 
 V = TypeVar("V", bound=Item)
 
-# Judges one observation of the awaited item (None: not listed) given the last
-# one seen and when (on the clock) the listing that shows it started: returns
-# (True, value) when the wait is over, (False, None) to go on, or raises to fail
-# the wait.
-Judge = Callable[[V | None, V | None, float], tuple[bool, T]]
 OnUpdate = Callable[[V], object]
 
 
@@ -114,59 +109,55 @@ class Listing(Generic[V]):
         return (self.func, self.parent)
 
 
+# Judges one observation of the awaited item `item_id` of `listing` (current:
+# None when not listed) given the last one seen and when (on the clock) the
+# listing that shows it started: returns (True, value) when the wait is over,
+# (False, None) to go on, or raises to fail the wait. A plain function, shared
+# by every wait, where it can be: an object per wait is one more for the
+# garbage collector when ten thousand waits are under way.
+Judge = Callable[[Listing[V], int, V | None, V | None, float], tuple[bool, T]]
+
+
 # -- the judges -------------------------------------------------------------------
 
 
-class _ActiveJudge(Generic[V]):
-    """Done when the item is Active; fails on a failed state, a delete, or absence.
-
-    An object, not a closure: one per wait, and the fewest objects for the
-    collector when ten thousand waits are under way.
-    """
-
-    __slots__ = ("item_id", "listing")
-
-    def __init__(self, listing: Listing[V], item_id: int) -> None:
-        self.listing = listing
-        self.item_id = item_id
-
-    def __call__(self, current: V | None, last: V | None, listed_at: float) -> tuple[bool, V]:
-        listing = self.listing
-        if current is None:
-            if last is None:
-                raise NotFoundError(
-                    f"{listing.owner} has no {listing.what} {self.item_id}",
-                    type="missed",
-                    object="elid",
-                    func=listing.func,
-                )
-            raise listing.failure(
-                f"{listing.what} {self.item_id} of {listing.owner} disappeared while awaited",
-                last,
-            )
-        status = current.status
-        if status.value == "active":
-            return True, current
-        if status.failed or status.being_deleted:
-            raise listing.failure(
-                f"{listing.what} {current.id} of {listing.owner} "
-                f"is {current.status_text or status.value}",
-                current,
-            )
-        return False, current
-
-
-def judge_active(listing: Listing[V], item_id: int) -> Judge[V, V]:
+def judge_active(
+    listing: Listing[V], item_id: int, current: V | None, last: V | None, listed_at: float
+) -> tuple[bool, V]:
     """Done when the item is Active; fails on a failed state, a delete, or absence."""
-    return _ActiveJudge(listing, item_id)
+    if current is None:
+        if last is None:
+            raise NotFoundError(
+                f"{listing.owner} has no {listing.what} {item_id}",
+                type="missed",
+                object="elid",
+                func=listing.func,
+            )
+        raise listing.failure(
+            f"{listing.what} {item_id} of {listing.owner} disappeared while awaited", last
+        )
+    status = current.status
+    if status.value == "active":
+        return True, current
+    if status.failed or status.being_deleted:
+        raise listing.failure(
+            f"{listing.what} {current.id} of {listing.owner} "
+            f"is {current.status_text or status.value}",
+            current,
+        )
+    return False, current
 
 
-def judge_settled(current: Item | None, last: Item | None, listed_at: float) -> tuple[bool, None]:
+def judge_settled(
+    listing: Listing[Any], item_id: int, current: Item | None, last: Item | None, listed_at: float
+) -> tuple[bool, None]:
     """Done when the item is gone or no longer in progress."""
     return current is None or not current.status.in_progress, None
 
 
-def judge_deleted(current: Item | None, last: Item | None, listed_at: float) -> tuple[bool, None]:
+def judge_deleted(
+    listing: Listing[Any], item_id: int, current: Item | None, last: Item | None, listed_at: float
+) -> tuple[bool, None]:
     """Done when the item is no longer listed."""
     return current is None, None
 
@@ -174,47 +165,69 @@ def judge_deleted(current: Item | None, last: Item | None, listed_at: float) -> 
 # -- waiting ----------------------------------------------------------------------
 
 
-class _Waiter:
+class _Waiter(asyncio.Future[Any]):
+    """One wait on a watch, and the future its caller awaits: its deadline, its
+    judge and the last state seen.
+
+    One object, with no coroutine of its own: ten thousand waits under way are
+    that many fewer objects for the garbage collector to walk. The poller
+    settles it; a waiter the caller cancels (its task was cancelled, or a
+    timeout of its own) leaves the watch at once, so that the last one to go
+    ends the watch's loop and the listing in flight.
+    """
+
     __slots__ = (
         "checked",
         "deadline",
         "final_at",
-        "future",
         "goal",
         "item_id",
         "judge",
         "last",
         "last_error",
+        "listing",
         "on_update",
         "once",
-        "what",
+        "poller",
+        "watch",
     )
 
     def __init__(
         self,
+        poller: Poller,
+        watch: _Watch,
         item_id: int,
         deadline: float,
         final_at: float,
         judge: Judge[Any, Any],
         goal: str,
-        what: str,
         on_update: OnUpdate[Any] | None,
-        future: asyncio.Future[Any],
-        once: bool = False,
+        *,
+        once: bool,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
+        super().__init__(loop=loop)
+        self.poller = poller
+        self.watch = watch
+        self.listing = watch.listing
         self.item_id = item_id
         self.deadline = deadline
         self.final_at = final_at
         self.judge = judge
         self.goal = goal
-        self.what = what
         self.on_update = on_update
-        self.future = future
         self.last: Any = None
         self.last_error: BaseException | None = None
         # timeout=0: one check, awaited however long its listing takes.
         self.once = once
         self.checked = False
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        """Cancel the wait, and leave the watch."""
+        if not super().cancel(msg):
+            return False
+        self.poller._leave(self.watch, self)
+        return True
 
     def due(self, now: float) -> bool:
         """Whether the deadline has come (a one-check wait: once it was checked)."""
@@ -230,22 +243,22 @@ class _Waiter:
         cleared the stored list filter itself (`proves_absence`) can show that
         the item is not there; any listing proves presence.
         """
-        if self.future.done():
+        if self.done():
             return False
         current = items.get(self.item_id)
         if current is None and not (fresh and proves_absence):
             return True
         self.checked = True
         try:
-            done, value = self.judge(current, self.last, listed_at)
+            done, value = self.judge(self.listing, self.item_id, current, self.last, listed_at)
         except Exception as exc:
-            self.future.set_exception(exc)
+            self.set_exception(exc)
             return False
         if current is not None:
             self.last = current
         self.last_error = None
         if done:
-            self.future.set_result(value)
+            self.set_result(value)
         elif current is not None and self.on_update is not None:
             _call_hook(self.on_update, current, self.item_id)
         return False
@@ -254,13 +267,13 @@ class _Waiter:
         last = self.last
         state = (last.status_text or last.status.value) if last else "never seen"
         error = WaitTimeout(
-            f"{self.what} {self.item_id} was not {self.goal} by the deadline "
+            f"{self.listing.what} {self.item_id} was not {self.goal} by the deadline "
             f"(last status {state!r})",
             last=last,
         )
         if self.last_error is not None:
             error.__cause__ = self.last_error  # the outage that kept it from an answer
-        self.future.set_exception(error)
+        self.set_exception(error)
 
 
 def _call_hook(hook: OnUpdate[Any], item: Item, item_id: int) -> None:
@@ -327,7 +340,7 @@ class Poller:
         """How many listings are being polled now."""
         return len(self._watches)
 
-    async def wait(
+    def wait(
         self,
         listing: Listing[V],
         item_id: int,
@@ -336,25 +349,32 @@ class Poller:
         judge: Judge[V, T],
         goal: str,
         on_update: OnUpdate[V] | None = None,
-    ) -> T:
+    ) -> asyncio.Future[T]:
+        """Join the watch of `listing` for `item_id`: the future of the wait's outcome.
+
+        The wait is checked at once (or rides on the listing in flight), then on
+        the watch's schedule, until `judge` ends it or the deadline fails it with
+        `WaitTimeout`. Cancelling the future (or the task awaiting it) ends the
+        wait; the watch's loop ends with its last wait.
+        """
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
         now = self._clock.monotonic()
         final_at = now + timeout - min(self._poll.final_lead, timeout / 2)
+        watch = self._watches.get(listing.key)
+        if watch is None or watch.task is None or watch.task.done():
+            watch = self._watches[listing.key] = _Watch(listing)
         waiter = _Waiter(
+            self,
+            watch,
             item_id,
             now + timeout,
             final_at,
             judge,
             goal,
-            listing.what,
             on_update,
-            future,
             once=timeout <= 0,
+            loop=loop,
         )
-        watch = self._watches.get(listing.key)
-        if watch is None or watch.task is None or watch.task.done():
-            watch = self._watches[listing.key] = _Watch(listing)
         watch.waiters.append(waiter)
         if watch.round is not None:
             started = watch.round_started
@@ -365,10 +385,7 @@ class Poller:
             watch.wake.set_result(None)  # check the newcomer now, not at the next tick
         if watch.task is None:
             watch.task = loop.create_task(self._run(watch))
-        try:
-            return await future
-        finally:
-            self._leave(watch, waiter)
+        return waiter
 
     def _ride(
         self,
@@ -377,7 +394,7 @@ class Poller:
         round_: asyncio.Task[Sequence[Item]],
         started: float,
     ) -> None:
-        if round_.cancelled() or waiter.future.done() or round_.exception() is not None:
+        if round_.cancelled() or waiter.done() or round_.exception() is not None:
             return  # the loop deals with a failed round for every waiter
         if waiter.offer(watch.index(round_), fresh=False, listed_at=started, proves_absence=False):
             # Absent from an older listing: look again now.
@@ -386,12 +403,18 @@ class Poller:
                 watch.wake.set_result(None)
 
     def _leave(self, watch: _Watch, waiter: _Waiter) -> None:
+        """A cancelled wait leaves; the last one to go stops the watch's loop."""
         with contextlib.suppress(ValueError):
             watch.waiters.remove(waiter)
-        if watch.waiters:
+        if not all(w.done() for w in watch.waiters):
             return
         task = watch.task
-        if task is not None and task is not asyncio.current_task() and not task.done():
+        # A wait may be cancelled with no loop running (asyncio.run's clean-up).
+        if (
+            task is not None
+            and not task.done()
+            and task is not asyncio.current_task(task.get_loop())
+        ):
             task.cancel()
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
@@ -408,8 +431,8 @@ class Poller:
                 watch.task.cancel()
                 loops.add(watch.task)
             for waiter in watch.waiters:
-                if not waiter.future.done():
-                    waiter.future.set_exception(ZomroError("the client was closed"))
+                if not waiter.done():
+                    waiter.set_exception(ZomroError("the client was closed"))
         self._watches.clear()
         await asyncio.gather(*loops, return_exceptions=True)
 
@@ -463,17 +486,25 @@ class Poller:
             if round_ is not None and not round_.done():
                 round_.cancel()  # the loop was cancelled mid-listing: so is the listing
             watch.task = None
+            # Every wait was settled (or left): the watch goes, and with it what
+            # its waiters hold.
+            watch.waiters = []
+            if self._watches.get(watch.listing.key) is watch:
+                del self._watches[watch.listing.key]
 
     def _pending(self, watch: _Watch) -> list[_Waiter]:
+        """The watch's waits still waiting, after failing those whose deadline came;
+        the watch keeps only these (a settled wait has left)."""
         now = self._clock.monotonic()
         pending = []
         for waiter in watch.waiters:
-            if waiter.future.done():
+            if waiter.done():
                 continue
             if waiter.due(now):
                 waiter.expire()
             else:
                 pending.append(waiter)
+        watch.waiters = pending[:]
         return pending
 
     def _until_deadline(self, pending: list[_Waiter]) -> float | None:
@@ -508,7 +539,7 @@ class Poller:
                 # absence counts only in a listing that cleared it itself.
                 watch.prove_absence = True
             return recheck
-        waiting = [w for w in watch.waiters if not w.future.done()]
+        waiting = [w for w in watch.waiters if not w.done()]
         if is_retryable(error):
             # An outage (after the call's own retries): keep polling until the deadline.
             logger.debug("a listing failed (%s): waits go on polling", type(error).__name__)
@@ -517,7 +548,7 @@ class Poller:
                 waiter.checked = True
             return False
         for waiter in waiting:
-            waiter.future.set_exception(fresh_copy(error))
+            waiter.set_exception(fresh_copy(error))
         return False
 
     async def _pause(

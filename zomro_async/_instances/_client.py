@@ -249,7 +249,11 @@ class InstancesManager(ResourceManager):
         rebuild = self._rebuilds.get(instance_id)
 
         def judge(
-            current: Instance | None, last: Instance | None, listed_at: float
+            listing: Listing[Instance],
+            item_id: int,
+            current: Instance | None,
+            last: Instance | None,
+            listed_at: float,
         ) -> tuple[bool, Instance]:
             if current is None:
                 if last is None:
