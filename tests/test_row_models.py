@@ -110,3 +110,53 @@ async def test_a_poll_of_unchanged_rows_returns_the_same_models(
     assert third[0] is not first[0]  # its status changed: never a stale model
     assert third[0].status is z.SnapshotStatus.ACTIVE
     assert third[1] is first[1]
+
+
+def test_the_very_rows_listed_last_give_the_same_models_without_a_look() -> None:
+    cache: RowModels[dict[str, str]] = RowModels()
+    build = Counting()
+    rows = (A, B)
+    first = cache.models("vm", rows, build)
+    again = cache.models("vm", rows, build)
+    assert again == first
+    assert all(a is b for a, b in zip(again, first, strict=True))
+    assert again is not first  # the caller's own list
+    assert build.calls == 2
+
+
+def test_the_same_rows_object_of_another_listing_is_read_for_that_listing() -> None:
+    cache: RowModels[dict[str, str]] = RowModels()
+    build = Counting()
+    rows = (A,)
+    (first,) = cache.models("vm", rows, build)
+    (other,) = cache.models("other-vm", rows, build)
+    assert other is not first
+    assert build.calls == 2
+
+
+async def test_a_poll_answered_byte_for_byte_as_before_reads_no_row(
+    api: FakeApi, client: z.ZomroClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zomro_async._core import _document
+
+    read: list[int] = []
+    real_rows = _document.rows
+
+    def counted(doc: _document.Doc) -> list[_document.Row]:
+        read.append(1)
+        return real_rows(doc)
+
+    monkeypatch.setattr(_document, "rows", counted)
+    api.on(
+        "instances.snapshots",
+        listing(row(1, "a", "Saving")),
+        listing(row(1, "a", "Saving")),
+        listing(row(1, "a", "Active")),
+    )
+    first = await client.snapshots.list(7)
+    second = await client.snapshots.list(7)
+    assert second[0] is first[0]
+    assert len(read) == 1  # the second answer was the first's bytes: not read again
+    (third,) = await client.snapshots.list(7)
+    assert third.status is z.SnapshotStatus.ACTIVE
+    assert len(read) == 2

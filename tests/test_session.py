@@ -409,3 +409,64 @@ async def test_two_fresh_sessions_refused_at_once_are_final(
     with pytest.raises(z.AuthError):
         await login_client.backups.list(1)
     assert api.funcs() == ["auth", "instances.fleio_bckps"] * 2
+
+
+# ------------------------------------------------------------- unchanged listings
+
+
+async def test_a_listing_answered_as_last_time_gives_the_very_same_rows(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    api.on(
+        "instances.snapshots",
+        listing(row(1), row(2)),
+        listing(row(1), row(2)),
+        listing(row(1), row(2, status="Active")),
+    )
+    session = client._api
+    first = await session.list_rows("instances.snapshots", {"elid": "7"})
+    second = await session.list_rows("instances.snapshots", {"elid": "7"})
+    assert second is first
+    changed = await session.list_rows("instances.snapshots", {"elid": "7"})
+    assert changed is not first
+    assert [r["fleio_status"] for r in changed] == ["Saving", "Active"]
+
+
+async def test_an_unchanged_page_is_not_enough_when_another_page_changed(
+    api: FakeApi, client: z.ZomroClient
+) -> None:
+    def page(number: int, status: str) -> dict[str, Any]:
+        return doc(p_elems="2", p_cnt="1", p_num=str(number), elem=[row(number, status=status)])
+
+    def answer(statuses: list[str]) -> Callable[[dict[str, str]], dict[str, Any]]:
+        def paged(form: dict[str, str]) -> dict[str, Any]:
+            number = int(form.get("p_num", "1"))
+            return page(number, statuses[number - 1])
+
+        return paged
+
+    states = ["Saving", "Saving"]
+    api.on("instances.snapshots", answer(states))
+    session = client._api
+    first = await session.list_rows("instances.snapshots", {"elid": "7"})
+    assert await session.list_rows("instances.snapshots", {"elid": "7"}) is first
+    states[1] = "Active"  # the second page only
+    changed = await session.list_rows("instances.snapshots", {"elid": "7"})
+    assert changed is not first
+    assert [r["fleio_status"] for r in changed] == ["Saving", "Active"]
+
+
+async def test_listings_remembered_are_bounded_the_least_recent_forgotten(
+    api: FakeApi, client: z.ZomroClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zomro_async._core import _session
+
+    monkeypatch.setattr(_session, "MAX_LISTINGS", 2)
+    api.on("instances.snapshots", listing(row(1)))
+    session = client._api
+    firsts = [await session.list_rows("instances.snapshots", {"elid": str(vm)}) for vm in (1, 2)]
+    assert await session.list_rows("instances.snapshots", {"elid": "1"}) is firsts[0]
+    await session.list_rows("instances.snapshots", {"elid": "3"})  # forgets 2, not 1
+    assert await session.list_rows("instances.snapshots", {"elid": "1"}) is firsts[0]
+    assert await session.list_rows("instances.snapshots", {"elid": "2"}) is not firsts[1]
+    assert len(session._listed) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 M = TypeVar("M")
 
@@ -20,17 +20,15 @@ class RowModels(Generic[M]):
 
     A row equal to its id's row in the listing's last rows (every field the
     same) gets that very model back; any change in any field builds a new one,
-    so a model is never stale. Models are frozen, so sharing them is safe.
+    so a model is never stale. The very rows listed last time (the same
+    sequence object, as the session gives for answers that did not change)
+    get the same models without a look at a row. Models are frozen, so sharing
+    them is safe.
     """
 
     def __init__(self, max_listings: int = MAX_LISTINGS) -> None:
         self._max = max_listings
-        # Per listing, its last rows and their models by row id, in two dicts
-        # rather than one of pairs: a pair per row would be one more object for
-        # the garbage collector to walk, every row of every listing kept.
-        self._last: collections.OrderedDict[
-            Hashable, tuple[dict[str | None, Mapping[str, str]], dict[str | None, M]]
-        ] = collections.OrderedDict()
+        self._last: collections.OrderedDict[Hashable, _Listed[M]] = collections.OrderedDict()
 
     def __len__(self) -> int:
         return len(self._last)
@@ -44,7 +42,11 @@ class RowModels(Generic[M]):
         """The model of each row of `listing`, built by `build` unless the row is
         the same as in the listing's last rows. Raises what `build` raises (the
         listing's memory is then left as it was)."""
-        last_rows, last_models = self._last.get(listing, _NOTHING_LISTED)
+        last = self._last.get(listing)
+        if last is not None and last.rows is rows:
+            self._last.move_to_end(listing)
+            return list(last.found)
+        last_rows, last_models = (last.rows_by_id, last.models_by_id) if last else ({}, {})
         rows_now: dict[str | None, Mapping[str, str]] = {}
         models_now: dict[str | None, M] = {}
         found: list[M] = []
@@ -54,11 +56,22 @@ class RowModels(Generic[M]):
             rows_now[key] = row
             models_now[key] = model
             found.append(model)
-        self._last[listing] = (rows_now, models_now)
+        self._last[listing] = _Listed(rows, tuple(found), rows_now, models_now)
         self._last.move_to_end(listing)
         while len(self._last) > self._max:
             self._last.popitem(last=False)
         return found
 
 
-_NOTHING_LISTED: tuple[dict[Any, Any], dict[Any, Any]] = ({}, {})
+class _Listed(NamedTuple, Generic[M]):
+    """One listing's last rows and models: as listed, and by row id.
+
+    By id in two dicts rather than one of pairs: a pair per row would be one
+    more object for the garbage collector to walk, every row of every listing
+    kept.
+    """
+
+    rows: Sequence[Mapping[str, str]]
+    found: tuple[M, ...]
+    rows_by_id: dict[str | None, Mapping[str, str]]
+    models_by_id: dict[str | None, M]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import functools
@@ -10,7 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from .._clock import Clock
 from .._exceptions import (
@@ -25,6 +26,7 @@ from . import _document
 from ._inferred import FILTER_CLEAR_REUSE, StoredFilter
 from ._redact import SECRET_FIELDS, Secrets, redact_fields
 from ._retry import RetryPolicy, call_with_retries, may_have_acted
+from ._row_models import MAX_LISTINGS
 from ._transport import Transport
 
 logger = logging.getLogger("zomro_async")
@@ -73,6 +75,13 @@ def filters_cleared_anew(anew: bool = True) -> Iterator[None]:
         yield
     finally:
         _clear_anew.reset(token)
+
+
+class _Answer(NamedTuple):
+    """One call's document, and the body it was read from."""
+
+    doc: _document.Doc
+    body: bytes
 
 
 class HasApi(Protocol):
@@ -191,6 +200,12 @@ class ApiSession:
         self.logins = 0
         # When each stored filter was last cleared, on the clock (see `list_rows`).
         self._filters_cleared: dict[str, float] = {}
+        # Per listing (a list function and its fields), its pages' last answers
+        # and the rows read from them, the least recently listed forgotten first.
+        self._listed: collections.OrderedDict[
+            tuple[str, tuple[tuple[str, str], ...]],
+            tuple[tuple[bytes, ...], tuple[_document.Row, ...]],
+        ] = collections.OrderedDict()
 
     @property
     def can_login(self) -> bool:
@@ -246,19 +261,30 @@ class ApiSession:
         may have been carried out (its answer was lost) is the call's success:
         the lost attempt did the work (a delete). An empty document is returned.
         """
+        answer = await self._call(func, fields, retry=retry, done_if_gone=done_if_gone)
+        return answer.doc
+
+    async def _call(
+        self,
+        func: str,
+        fields: Mapping[str, str],
+        *,
+        retry: bool = True,
+        done_if_gone: bool = False,
+    ) -> _Answer:
         epoch = self._operation_epoch()
         if epoch != self._epoch:
             raise ZomroError("the client was closed")
         maybe_done = False
 
-        async def attempt() -> _document.Doc:
+        async def attempt() -> _Answer:
             nonlocal maybe_done
             try:
                 return await self._call_with_auth(func, fields, epoch)
             except NotFoundError:
                 if done_if_gone and maybe_done:
                     logger.debug("%s: gone on the repeat, done by the lost attempt", func)
-                    return {}
+                    return _Answer({}, b"")
                 raise
             except TransportError as exc:
                 maybe_done |= may_have_acted(exc)
@@ -279,7 +305,7 @@ class ApiSession:
         fields: Mapping[str, str],
         *,
         stored_filter: StoredFilter | None = None,
-    ) -> list[_document.Row]:
+    ) -> tuple[_document.Row, ...]:
         """Every row of a list function, all pages.
 
         With `stored_filter`, the filter the server keeps for the user is cleared
@@ -291,24 +317,39 @@ class ApiSession:
         follow the pages rather than send `p_cnt`, which would change that setting.
         Pages that disagree (rows moved meanwhile) are listed again, keeping what
         was seen, so that a row that moved is never taken as gone.
+
+        A listing whose every page is, byte for byte, what it was last time gives
+        the very same rows (the same tuple) without reading them again, so that
+        polling what did not change costs little more than the requests; the
+        last answers of the `MAX_LISTINGS` listings made last are kept for this.
         """
         if stored_filter is not None:
             await self._clear_filter(stored_filter)
+        key = (func, tuple(sorted(fields.items())))
         seen: dict[str | None, _document.Row] = {}
         for _ in range(_MAX_RELISTS):
-            doc = await self.call(func, fields)
-            total = _document.listed_total(doc)
-            rows = {row.get("id"): row for row in _document.rows(doc)}
-            pages = _document.page_count(doc)
+            answers = [await self._call(func, fields)]
+            total = _document.listed_total(answers[0].doc)
+            pages = _document.page_count(answers[0].doc)
             steady = True
             for page in range(2, pages + 1):
-                more = await self.call(func, {**fields, "p_num": str(page)})
-                steady &= _document.listed_total(more) == total
-                rows.update((row.get("id"), row) for row in _document.rows(more))
+                answers.append(await self._call(func, {**fields, "p_num": str(page)}))
+                steady &= _document.listed_total(answers[-1].doc) == total
+            bodies = tuple(answer.body for answer in answers)
+            last = self._listed.get(key)
+            if last is not None and last[0] == bodies:
+                self._listed.move_to_end(key)
+                return last[1]  # every page as last time, byte for byte: the same rows
+            rows = {row.get("id"): row for a in answers for row in _document.rows(a.doc)}
             if pages == 1 or (steady and len(rows) == total):
-                return list(rows.values())
+                listed = tuple(rows.values())
+                self._listed[key] = (bodies, listed)
+                self._listed.move_to_end(key)
+                while len(self._listed) > MAX_LISTINGS:
+                    self._listed.popitem(last=False)
+                return listed
             seen = {**seen, **rows}
-        return list(seen.values())
+        return tuple(seen.values())
 
     async def _clear_filter(self, stored: StoredFilter) -> None:
         # No task of its own: the first listing to need the clear sends it, the
@@ -348,20 +389,18 @@ class ApiSession:
         self._filters_cleared[stored.func] = self.clock.monotonic()
         pending.set_result(None)
 
-    async def _call_with_auth(
-        self, func: str, fields: Mapping[str, str], epoch: int
-    ) -> _document.Doc:
+    async def _call_with_auth(self, func: str, fields: Mapping[str, str], epoch: int) -> _Answer:
         session_id = await self._current_session(epoch)
         for _ in range(_MAX_SESSIONS_PER_CALL):
             try:
-                doc = await self._send(func, {**fields, "auth": session_id}, epoch)
+                answer = await self._send(func, {**fields, "auth": session_id}, epoch)
             except AuthError:
                 if not self.can_login or not self._may_login_again(session_id):
                     raise
             else:
                 if session_id == self._session_id and not self._proven:
                     self._proven, self._unproven_logins = True, 0
-                return doc
+                return answer
             session_id = await self._login(stale=session_id, epoch=epoch)
         raise AuthError("the API refused every session this call was given")
 
@@ -407,13 +446,13 @@ class ApiSession:
 
     async def _log_in(self, epoch: int) -> str:
         fields = {"username": self.username or "", "password": self._password or ""}
-        doc = await call_with_retries(
+        answer = await call_with_retries(
             lambda: self._send("auth", fields, epoch),
             policy=self.retry,
             clock=self.clock,
             on_retry=self._count_retry,
         )
-        session_id = _document.session_id(doc)
+        session_id = _document.session_id(answer.doc)
         self.logins += 1
         self._secrets.add_session(session_id)
         self._session_id, self._proven = session_id, False
@@ -431,7 +470,7 @@ class ApiSession:
             state.budget.release()
             await self.clock.sleep(wait)
 
-    async def _send(self, func: str, fields: Mapping[str, str], epoch: int) -> _document.Doc:
+    async def _send(self, func: str, fields: Mapping[str, str], epoch: int) -> _Answer:
         form = {"func": func, "out": "json", "lang": "en", **fields}
         started = time.perf_counter()
         outcome = "ok"
@@ -459,7 +498,7 @@ class ApiSession:
                     body = _call_secrets(fields).scrub(answer.body.decode("utf-8", "replace"))
                     exc.body_excerpt = _document.excerpt(self._secrets.scrub(body))
                 raise
-            return _document.raise_for_error(doc, func)
+            return _Answer(_document.raise_for_error(doc, func), answer.body)
         except ZomroError as exc:
             # The call's own secrets too (a rebuild's password), which the client
             # does not keep: a server may echo them in an error.
