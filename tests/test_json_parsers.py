@@ -273,6 +273,31 @@ def test_on_3_11_orjson_leaves_a_body_deeper_than_the_frames_allow_to_the_stdlib
     assert not _document._stdlib_nests(sys.getrecursionlimit())
 
 
+@needs_orjson
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.11's limit counts frames too")
+def test_on_3_11_a_long_but_shallow_body_is_still_orjson_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 600 rows are some 12,000 brackets, far more than the recursion limit, but
+    # five levels deep: orjson's writer proves it, no second reading is needed.
+    elem = ", ".join(f'{{"id": {{"$": "{n}"}}, "image_size": {{}}}}' for n in range(600))
+    body = ('{"doc": {"elem": [' + elem + "]}}").encode()
+    assert not _document._stdlib_nests(body.count(b"[") + body.count(b"{"))
+    read_by_stdlib: list[bytes] = []
+    real = _document._read_stdlib
+    monkeypatch.setattr(_document, "_read_stdlib", lambda b: read_by_stdlib.append(b) or real(b))
+    assert _document._loads_orjson(body) == real(body)
+    assert read_by_stdlib == []
+
+
+@needs_orjson
+def test_orjson_writes_nothing_nested_as_deep_as_the_proof_needs() -> None:
+    # What the shallowness proof above rests on, for the orjson installed.
+    assert _document._ORJSON_WRITE_LIMITED
+    assert _document._orjson_writes_no_deeper_than(_document._WRITE_LIMIT)
+    assert not _document._orjson_writes_no_deeper_than(10)
+
+
 def test_the_default_parser_is_orjson_when_it_is_installed() -> None:
     expected = "orjson" if HAVE_ORJSON else "json"
     assert expected == _document.JSON_PARSER

@@ -99,7 +99,9 @@ def _seconds_until(http_date: str, now: float | None) -> float | None:
 # - 19 or more digits in a row (orjson makes an integer past 64 bits a float);
 # - a body orjson refuses (whatever the reason: NaN, 1e400, depth past 1,024, ...);
 # - on 3.11, more brackets than the recursion limit leaves above the caller's
-#   frames (there the frames and the scanner's nesting share one limit). From
+#   frames (there the frames and the scanner's nesting share one limit), unless
+#   orjson's writer proves the document it read shallower than the scanner
+#   surely reaches (it writes under 255 levels; a listing nests five). From
 #   3.12 on the scanner nests deeper than orjson's 1,024 levels, so orjson's
 #   own limit is enough (3.14 measures the thread's C stack instead: a thread
 #   with a small one, under about 1 MB, might nest less).
@@ -164,18 +166,52 @@ def _stdlib_nests(brackets: int) -> bool:
     return brackets + frames + _SCANNER_FRAMES < sys.getrecursionlimit()
 
 
+def _orjson_writes_no_deeper_than(depth: int) -> bool:
+    """Whether orjson refuses to write a document nested `depth` levels (it
+    writes at most 254): then a document it writes nests less than that."""
+    deep: list[Any] = []
+    for _ in range(depth - 1):
+        deep = [deep]
+    try:
+        orjson.dumps(deep)
+    except orjson.JSONEncodeError:
+        return True
+    return False
+
+
+def _shallow(data: Any) -> bool:
+    """Whether a document orjson read surely nests less than `_WRITE_LIMIT` levels."""
+    if not _ORJSON_WRITE_LIMITED:
+        return False
+    try:
+        orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
+
 def _loads_orjson(body: bytes) -> Any:
     """`body` read by orjson, or by the standard library where the two could differ."""
     classes = body.translate(_CLASSES)
-    if _DIGIT_RUN in classes or (
-        _FRAMES_SHARE_THE_LIMIT and not _stdlib_nests(classes.count(b"["))
-    ):
+    if _DIGIT_RUN in classes:
         return _read_stdlib(body)
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return _read_stdlib(body)
+    # Past the brackets the scanner surely nests, one more pass proves the body
+    # shallow: orjson writes only what nests less than _WRITE_LIMIT levels
+    # (a listing nests five), cheaper than reading it again.
+    deep_enough_to_ask = _FRAMES_SHARE_THE_LIMIT and not _stdlib_nests(classes.count(b"["))
+    if deep_enough_to_ask and not (_shallow(data) and _stdlib_nests(_WRITE_LIMIT)):
+        return _read_stdlib(body)
+    return data
 
+
+# A depth orjson refuses to write (its limit is 255 levels), measured once; should
+# a release write it, bodies with many brackets go to the standard library again.
+_WRITE_LIMIT = 300
+_ORJSON_WRITE_LIMITED = _HAVE_ORJSON and _orjson_writes_no_deeper_than(_WRITE_LIMIT)
 
 JSON_PARSER: Literal["orjson", "json"] = "orjson" if _HAVE_ORJSON else "json"
 """Which library reads the API's answers: `"orjson"` when it is installed (the
