@@ -84,6 +84,62 @@ class _Answer(NamedTuple):
     body: bytes
 
 
+class _SharedClear:
+    """A clear of a stored filter that listings wait for: its outcome, once done
+    (None: cleared; else what the clear raised)."""
+
+    __slots__ = ("done", "outcome")
+
+    def __init__(self) -> None:
+        self.done = asyncio.Event()
+        self.outcome: BaseException | None = None
+
+
+class _Attempt:
+    """One call, as each of its attempts makes it: a retry repeats it.
+
+    An object rather than a closure: a closure and its six cells are seven
+    objects for the collector, for every call in flight or waiting its turn.
+    """
+
+    __slots__ = ("done_if_gone", "epoch", "fields", "func", "maybe_done", "session")
+
+    def __init__(
+        self,
+        session: ApiSession,
+        func: str,
+        fields: Mapping[str, str],
+        epoch: int,
+        done_if_gone: bool,
+    ) -> None:
+        self.session = session
+        self.func = func
+        self.fields = fields
+        self.epoch = epoch
+        self.done_if_gone = done_if_gone
+        self.maybe_done = False  # an attempt whose answer was lost may have acted
+
+    async def __call__(self) -> _Answer:
+        try:
+            return await self.session._call_with_auth(self.func, self.fields, self.epoch)
+        except NotFoundError:
+            if self.done_if_gone and self.maybe_done:
+                logger.debug("%s: gone on the repeat, done by the lost attempt", self.func)
+                return _Answer({}, b"")
+            raise
+        except TransportError as exc:
+            self.maybe_done |= may_have_acted(exc)
+            raise
+
+
+def context_clearing_anew(anew: bool) -> contextvars.Context:
+    """A copy of the current context in which listings clear their stored filter
+    themselves (`anew`) or may reuse a recent clear: for a task to run in."""
+    context = contextvars.copy_context()
+    context.run(_clear_anew.set, anew)
+    return context
+
+
 class HasApi(Protocol):
     _api: ApiSession
 
@@ -146,7 +202,7 @@ class _LoopState:
         self.budget = asyncio.Semaphore(max_in_flight)
         self.login: asyncio.Task[str] | None = None
         # The clear of each stored filter under way, shared by the listings that wait on it.
-        self.filter_clears: dict[str, asyncio.Future[BaseException | None]] = {}
+        self.filter_clears: dict[str, _SharedClear] = {}
 
 
 class _SharedLoginFailed(Exception):
@@ -275,21 +331,7 @@ class ApiSession:
         epoch = self._operation_epoch()
         if epoch != self._epoch:
             raise ZomroError("the client was closed")
-        maybe_done = False
-
-        async def attempt() -> _Answer:
-            nonlocal maybe_done
-            try:
-                return await self._call_with_auth(func, fields, epoch)
-            except NotFoundError:
-                if done_if_gone and maybe_done:
-                    logger.debug("%s: gone on the repeat, done by the lost attempt", func)
-                    return _Answer({}, b"")
-                raise
-            except TransportError as exc:
-                maybe_done |= may_have_acted(exc)
-                raise
-
+        attempt = _Attempt(self, func, fields, epoch, done_if_gone)
         try:
             if not retry:
                 return await attempt()
@@ -369,25 +411,28 @@ class ApiSession:
             if pending is None:
                 await self._lead_clear(state, stored)
                 return
-            # Shielded: a waiting listing that is cancelled leaves the outcome to the others.
-            outcome = await asyncio.shield(pending)
+            # An event, not the outcome's future: a waiting listing that is
+            # cancelled cancels its own wait only, and costs fewer objects
+            # than a shield while a thousand listings wait their turn.
+            await pending.done.wait()
+            outcome = pending.outcome
             if outcome is None:
                 return
             if isinstance(outcome, ZomroError):
                 raise fresh_copy(outcome) from outcome.__cause__
 
     async def _lead_clear(self, state: _LoopState, stored: StoredFilter) -> None:
-        pending: asyncio.Future[BaseException | None] = state.loop.create_future()
-        state.filter_clears[stored.func] = pending
+        pending = state.filter_clears[stored.func] = _SharedClear()
         try:
             await self.call(stored.func, stored.clearing_form())
         except BaseException as exc:
-            pending.set_result(exc)
+            pending.outcome = exc
+            pending.done.set()
             raise
         finally:
             del state.filter_clears[stored.func]
         self._filters_cleared[stored.func] = self.clock.monotonic()
-        pending.set_result(None)
+        pending.done.set()
 
     async def _call_with_auth(self, func: str, fields: Mapping[str, str], epoch: int) -> _Answer:
         session_id = await self._current_session(epoch)
