@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
@@ -15,7 +16,7 @@ import attrs
 from .._clock import Clock
 from .._exceptions import NotFoundError, SnapshotFailed, WaitTimeout, ZomroError, fresh_copy
 from ._retry import is_retryable
-from ._session import filters_cleared_anew
+from ._session import context_clearing_anew
 
 T = TypeVar("T")
 logger = logging.getLogger("zomro_async")
@@ -87,7 +88,7 @@ class Listing(Generic[V]):
 
     func: str
     parent: int
-    fetch: Callable[[], Awaitable[Sequence[V]]] = attrs.field(eq=False, hash=False)
+    fetch: Callable[[], Coroutine[Any, Any, Sequence[V]]] = attrs.field(eq=False, hash=False)
     what: str = attrs.field(default="snapshot", eq=False, hash=False)
     parent_what: str = attrs.field(default="instance", eq=False, hash=False)
     # The error of an item that failed or vanished, from a message and its last state.
@@ -302,8 +303,14 @@ class _Watch:
         self.prove_absence = False
         self.step = 0
         self.round_started = 0.0  # when the listing in flight (or the last one) started
+        self.context = contextvars.Context()  # the wake-up callbacks read no variable
         # The last finished listing by id, made once for all the waiters it serves.
         self._indexed: tuple[asyncio.Task[Sequence[Item]] | None, dict[int, Item]] = (None, {})
+
+    def wake_up(self, _: object = None) -> None:
+        """End the watch's pause now (a done callback, or a newcomer to check)."""
+        if self.wake is not None and not self.wake.done():
+            self.wake.set_result(None)
 
     def index(self, round_: asyncio.Task[Sequence[Item]]) -> dict[int, Item]:
         """The items of a finished listing by id (the first of an id wins)."""
@@ -381,8 +388,8 @@ class Poller:
             watch.round.add_done_callback(
                 functools.partial(self._ride, watch, waiter, started=started)
             )
-        elif watch.wake is not None and not watch.wake.done():
-            watch.wake.set_result(None)  # check the newcomer now, not at the next tick
+        else:
+            watch.wake_up()  # check the newcomer now, not at the next tick
         if watch.task is None:
             watch.task = loop.create_task(self._run(watch))
         return waiter
@@ -399,8 +406,7 @@ class Poller:
         if waiter.offer(watch.index(round_), fresh=False, listed_at=started, proves_absence=False):
             # Absent from an older listing: look again now.
             watch.recheck = watch.prove_absence = True
-            if watch.wake is not None and not watch.wake.done():
-                watch.wake.set_result(None)
+            watch.wake_up()
 
     def _leave(self, watch: _Watch, waiter: _Waiter) -> None:
         """A cancelled wait leaves; the last one to go stops the watch's loop."""
@@ -448,7 +454,11 @@ class Poller:
                 served = pending
                 watch.round_started = self._clock.monotonic()
                 proves_absence, watch.prove_absence = watch.prove_absence, False
-                round_ = watch.round = loop.create_task(_fetch(watch.listing, proves_absence))
+                # Run in a context of its own that says whether to clear anew: the
+                # round serves every waiter, not the one that began the watch.
+                round_ = watch.round = loop.create_task(
+                    watch.listing.fetch(), context=context_clearing_anew(proves_absence)
+                )
                 round_.add_done_callback(_consume)
                 try:
                     # A deadline that comes while the listing is in flight fails its
@@ -558,31 +568,30 @@ class Poller:
         also: asyncio.Future[Any] | None = None,
     ) -> None:
         """Sleep `seconds` (None: no limit), or less when woken or `also` ends."""
+        if also is not None and also.done():
+            return
         loop = asyncio.get_running_loop()
-        waits: set[asyncio.Future[Any]] = set()
-        if also is not None:
-            waits.add(also)
-        else:
-            watch.wake = loop.create_future()
-            waits.add(watch.wake)
+        watch.wake = loop.create_future()
+        # Each a done callback that wakes the watch, run in the watch's own empty
+        # context: no asyncio.wait() and its set, closure and context copies, a
+        # dozen objects a watch for the collector while ten thousand waits poll.
+        wake_up = watch.wake_up
         sleeper = loop.create_task(self._clock.sleep(seconds)) if seconds is not None else None
-        if sleeper is not None:
-            waits.add(sleeper)
+        for future in (also, sleeper):
+            if future is not None:
+                future.add_done_callback(wake_up, context=watch.context)
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await watch.wake
         finally:
-            if also is None:
-                watch.wake = None
-            if sleeper is not None and not sleeper.done():
-                sleeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sleeper
-
-
-async def _fetch(listing: Listing[Any], proves_absence: bool) -> Sequence[Item]:
-    # Set either way: the round serves every waiter, not the one that began the watch.
-    with filters_cleared_anew(proves_absence):
-        return await listing.fetch()
+            watch.wake = None
+            if also is not None:
+                also.remove_done_callback(wake_up)
+            if sleeper is not None:
+                sleeper.remove_done_callback(wake_up)
+                if not sleeper.done():
+                    sleeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sleeper
 
 
 def _interrupted(round_: asyncio.Task[Sequence[Item]]) -> bool:
