@@ -360,3 +360,83 @@ async def test_a_zero_final_lead_keeps_deadlines_hard(
         await active(poller, 1, 100, timeout=5.0)
     assert clock.monotonic() == 5.0
     fake.gate.set()
+
+
+# -- turns: no more listings in flight than the client sends at once ---------------
+
+
+class InFlight(FakeInstances):
+    """Listings held until released; counts how many are in flight at once."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock)
+        self.now = 0
+        self.most = 0
+        self.started: list[int] = []
+
+    async def list(self, instance_id: int) -> list[z.Snapshot]:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        self.started.append(instance_id)
+        try:
+            return await super().list(instance_id)
+        finally:
+            self.now -= 1
+
+
+def capped(fake: FakeInstances, clock: VirtualClock, rounds: int) -> Snapshots:
+    snapshots = Snapshots(fake, clock)
+    snapshots.poller = Poller(clock=clock, poll=POLL, max_rounds=rounds)
+    return snapshots
+
+
+async def test_listings_beyond_the_cap_wait_their_turn_in_order(clock: VirtualClock) -> None:
+    fake = InFlight(clock)
+    for vm in range(1, 6):
+        fake.add(vm, 100 + vm, ready_at=0.0)
+    fake.gate = asyncio.Event()
+    poller = capped(fake, clock, rounds=2)
+    waits = [asyncio.create_task(active(poller, vm, 100 + vm)) for vm in range(1, 6)]
+    await clock.sleep(1.0)
+    assert fake.started == [1, 2]  # the others hold a place in line, not a listing
+    fake.gate.set()
+    done = await asyncio.gather(*waits)
+    assert [s.id for s in done] == [101, 102, 103, 104, 105]
+    assert fake.started == [1, 2, 3, 4, 5]
+    assert fake.most == 2
+
+
+async def test_a_wait_in_line_still_fails_at_its_deadline(clock: VirtualClock) -> None:
+    fake = InFlight(clock)
+    fake.add(1, 101, ready_at=1000.0)
+    fake.add(2, 102, ready_at=1000.0)
+    fake.gate = asyncio.Event()  # the first listing never comes back
+    poller = capped(fake, clock, rounds=1)
+    first = asyncio.create_task(active(poller, 1, 101, timeout=600.0))
+    await clock.sleep(0.5)
+    with pytest.raises(z.WaitTimeout):
+        await active(poller, 2, 102, timeout=5.0)  # never had its turn
+    assert clock.monotonic() == pytest.approx(5.5)
+    assert fake.started == [1]
+    first.cancel()
+    fake.gate.set()
+    await asyncio.gather(first, return_exceptions=True)
+
+
+async def test_a_wait_that_leaves_the_line_passes_its_turn_on(clock: VirtualClock) -> None:
+    fake = InFlight(clock)
+    for vm in (1, 2, 3):
+        fake.add(vm, 100 + vm, ready_at=0.0)
+    fake.gate = asyncio.Event()
+    poller = capped(fake, clock, rounds=1)
+    first = asyncio.create_task(active(poller, 1, 101))
+    second = asyncio.create_task(active(poller, 2, 102))
+    third = asyncio.create_task(active(poller, 3, 103))
+    await clock.sleep(1.0)
+    second.cancel()  # its watch leaves the line before its turn
+    await asyncio.gather(second, return_exceptions=True)
+    fake.gate.set()
+    assert (await first).id == 101
+    assert (await third).id == 103
+    assert fake.started == [1, 3]
+    assert poller.watched == 0

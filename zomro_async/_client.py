@@ -94,7 +94,7 @@ class ZomroClient:
             max_rate=max_rate,
         )
         # One poller serves the waits of every resource; the client closes it.
-        self._poller = Poller(clock=self.clock, poll=self.poll)
+        self._poller = Poller(clock=self.clock, poll=self.poll, max_rounds=max_in_flight)
         context = ResourceContext(
             api=self._api,
             poller=self._poller,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import functools
@@ -323,6 +324,50 @@ class _Watch:
         return by_id
 
 
+class _Turns:
+    """At most `size` listings of the poller in flight at once (None: no limit);
+    the other watches wait in line, each holding one future rather than a
+    listing's task and the calls it has queued for the client's budget."""
+
+    def __init__(self, size: int | None) -> None:
+        self._free = size
+        self._line: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take(self) -> bool:
+        """Take a turn now, if one is free and no watch is waiting for one."""
+        if self._free is None:
+            return True
+        if self._free > 0 and not self._line:
+            self._free -= 1
+            return True
+        return False
+
+    def join_line(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        """A place in line: done once the turn is this watch's."""
+        turn: asyncio.Future[None] = loop.create_future()
+        self._line.append(turn)
+        return turn
+
+    def leave_line(self, turn: asyncio.Future[None]) -> None:
+        """Give up a place in line; a turn handed over meanwhile goes to the next."""
+        if turn.done():
+            if not turn.cancelled():
+                self.give_back()
+        else:
+            turn.cancel()  # passed over by give_back()
+
+    def give_back(self) -> None:
+        """A listing ended: its turn goes to the first watch in line, or is free."""
+        if self._free is None:
+            return
+        while self._line:
+            turn = self._line.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
+
+
 class Poller:
     """Every wait on a client joins this poller, for every resource.
 
@@ -335,9 +380,12 @@ class Poller:
     leaves, the loop ends.
     """
 
-    def __init__(self, *, clock: Clock, poll: PollPolicy) -> None:
+    def __init__(self, *, clock: Clock, poll: PollPolicy, max_rounds: int | None = None) -> None:
         self._clock = clock
         self._poll = poll
+        # No more listings started than the client sends at once: the rest
+        # would only queue for its budget, each a task and its calls.
+        self._turns = _Turns(max_rounds)
         self._watches: dict[Hashable, _Watch] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self.list_calls = 0
@@ -450,17 +498,20 @@ class Poller:
                 pending = self._pending(watch)
                 if not pending:
                     break
+                pending = await self._take_turn(watch, pending)
+                if not pending:
+                    break
                 self.list_calls += 1
                 served = pending
                 watch.round_started = self._clock.monotonic()
                 proves_absence, watch.prove_absence = watch.prove_absence, False
                 # Run in a context of its own that says whether to clear anew: the
                 # round serves every waiter, not the one that began the watch.
-                round_ = watch.round = loop.create_task(
-                    watch.listing.fetch(), context=context_clearing_anew(proves_absence)
-                )
-                round_.add_done_callback(_consume)
                 try:
+                    round_ = watch.round = loop.create_task(
+                        watch.listing.fetch(), context=context_clearing_anew(proves_absence)
+                    )
+                    round_.add_done_callback(_consume)
                     # A deadline that comes while the listing is in flight fails its
                     # waiter then; the listing goes on for the others.
                     while not round_.done() and pending:
@@ -474,6 +525,7 @@ class Poller:
                         continue
                 finally:
                     watch.round = None
+                    self._turns.give_back()
                 if _interrupted(round_):
                     # KeyboardInterrupt, SystemExit: it left the event loop already,
                     # through the listing's task; whoever runs the loop ends it all.
@@ -501,6 +553,24 @@ class Poller:
             watch.waiters = []
             if self._watches.get(watch.listing.key) is watch:
                 del self._watches[watch.listing.key]
+
+    async def _take_turn(self, watch: _Watch, pending: list[_Waiter]) -> list[_Waiter]:
+        """Wait, while the poller has all its listings in flight, for one to end
+        (failing waiters whose deadline comes meanwhile); the waits still pending
+        then, for which the turn is taken (none: no one is left to list for)."""
+        if self._turns.take():
+            return pending
+        turn = self._turns.join_line(asyncio.get_running_loop())
+        try:
+            while not turn.done() and pending:
+                await self._pause(watch, self._until_deadline(pending), turn)
+                pending = self._pending(watch)
+        except BaseException:
+            self._turns.leave_line(turn)
+            raise
+        if not pending:
+            self._turns.leave_line(turn)
+        return pending
 
     def _pending(self, watch: _Watch) -> list[_Waiter]:
         """The watch's waits still waiting, after failing those whose deadline came;
