@@ -138,6 +138,23 @@ def _to_weekdays(value: Any, _: type) -> frozenset[Weekday]:
 _LENIENT = (ImageStatus, InstanceStatus, ImageType, BackupType)
 
 
+def _looked_up_once(status: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    """The hook of a lenient status enum: each distinct text is looked up once
+    (up to 256 of them), in one call where an LRU behind a lambda made two."""
+    known: dict[Any, Any] = {}
+
+    def hook(value: Any, _: Any) -> Any:
+        try:
+            return known[value]
+        except KeyError:
+            found = status(value)
+            if len(known) < 256:
+                known[value] = found
+            return found
+
+    return hook
+
+
 # The generated function of each model, kept to be called directly.
 StructureFns = dict[type, Callable[[Mapping[str, Any], Any], Any]]
 
@@ -154,8 +171,7 @@ def _make_converter(*, detailed: bool) -> tuple[cattrs.Converter, StructureFns]:
     # A generic alias is no class for single dispatch: match it by predicate.
     converter.register_structure_hook_func(lambda t: t == frozenset[Weekday], _to_weekdays)
     for status in _LENIENT:
-        cached = functools.lru_cache(maxsize=256)(status)
-        converter.register_structure_hook(status, lambda value, _, look=cached: look(value))
+        converter.register_structure_hook(status, _looked_up_once(status))
     # An optional field is structured only when the row has it, and then it holds
     # text: skip cattrs' generic Optional dispatch (13 fields a row add up).
     for hook in (_to_int, _to_str, _to_date, _to_uuid, _to_time):
@@ -193,7 +209,17 @@ def _failing_field(exc: BaseException, model: type) -> str:
     return ""
 
 
-def _from_row(model: type[M], what: str, row: Mapping[str, str], data: dict[str, Any]) -> M:
+# How messages name a row of each model.
+_WHAT = {
+    Snapshot: "a snapshot",
+    Backup: "a backup",
+    Image: "an image",
+    Instance: "an instance",
+    BackupSchedule: "a backup schedule",
+}
+
+
+def _from_row(model: type[M], row: Mapping[str, str], data: dict[str, Any]) -> M:
     """`model` from one unwrapped row: the row's own fields fill it, any other goes
     to `extra`; `data` holds what the caller knows besides the row.
     """
@@ -205,12 +231,12 @@ def _from_row(model: type[M], what: str, row: Mapping[str, str], data: dict[str,
         extra = {key: value for key, value in row.items() if key not in fields}
         data = {**{k: v for k, v in row.items() if k in fields}, **data}
     if "id" not in data:
-        raise ResponseError(f"{what} row has no id", field="id", value=None)
+        raise ResponseError(f"{_WHAT[model]} row has no id", field="id", value=None)
     data["extra"] = extra
     try:
         return cast(M, _STRUCTURE[model](data, model))
     except (cattrs.BaseValidationError, ValueError, TypeError, AttributeError):
-        raise _explain(model, what, data, row) from None
+        raise _explain(model, data, row) from None
 
 
 def instance_image_from_row(
@@ -227,7 +253,7 @@ def instance_image_from_row(
     `client`, the new model comes bound to it.
     """
     data = {"instance_id": instance_id, "status_text": row.get("fleio_status", "")}
-    image = _from_row(model, f"a {model.__name__.lower()}", row, data)
+    image = _from_row(model, row, data)
     if client is not None:
         # Binding a fresh object nobody else holds yet: cheaper than attrs.evolve.
         object.__setattr__(image, "_client", client)
@@ -245,7 +271,7 @@ def image_from_row(row: Mapping[str, str], client: ImageCalls | None = None) -> 
     """An `Image` from one unwrapped `image` row (the account's images); bound to
     `client` when given. `ResponseError` as for snapshots."""
     data: dict[str, Any] = {"status_text": row.get("fleio_status", "")}
-    image = _from_row(Image, "an image", row, data)
+    image = _from_row(Image, row, data)
     if client is not None:
         object.__setattr__(image, "_client", client)
     return image
@@ -256,7 +282,7 @@ def schedule_from_row(row: Mapping[str, str], instance_id: int) -> BackupSchedul
     `rotation_days` names the weekdays, `rotation_time` is `HH:MM`."""
     # The row repeats the instance the caller named: not an extra.
     fields = {k: v for k, v in row.items() if k != "instance_id"}
-    return _from_row(BackupSchedule, "a backup schedule", fields, {"instance_id": instance_id})
+    return _from_row(BackupSchedule, fields, {"instance_id": instance_id})
 
 
 def instance_from_row(row: Mapping[str, str], client: InstanceCalls | None = None) -> Instance:
@@ -266,13 +292,14 @@ def instance_from_row(row: Mapping[str, str], client: InstanceCalls | None = Non
     data: dict[str, Any] = {"status_text": row.get("instance_status", "")}
     if not row.get("servername") and row.get("name"):
         data["servername"] = row["name"]
-    instance = _from_row(Instance, "an instance", row, data)
+    instance = _from_row(Instance, row, data)
     if client is not None:
         object.__setattr__(instance, "_client", client)
     return instance
 
 
-def _explain(model: type, what: str, data: dict[str, Any], row: Mapping[str, str]) -> ResponseError:
+def _explain(model: type, data: dict[str, Any], row: Mapping[str, str]) -> ResponseError:
+    what = _WHAT[model]
     try:
         _detailed.structure(data, model)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
