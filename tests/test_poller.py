@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,7 @@ from zomro_async._core._poller import (
     OnUpdate,
     Poller,
     PollPolicy,
+    _Watch,
     judge_active,
     judge_deleted,
 )
@@ -440,3 +443,103 @@ async def test_a_wait_that_leaves_the_line_passes_its_turn_on(clock: VirtualCloc
     assert (await third).id == 103
     assert fake.started == [1, 3]
     assert poller.watched == 0
+
+
+# -- the loop's edges: nothing left hanging, no stale wake, the cap held ------------
+
+
+async def ended_before(clock: VirtualClock, seconds: float, wait: asyncio.Future[Any]) -> None:
+    """Fail, rather than hang, when `wait` is still pending `seconds` later on `clock`."""
+    guard = asyncio.ensure_future(clock.sleep(seconds))
+    await asyncio.wait({wait, guard}, return_when=asyncio.FIRST_COMPLETED)
+    guard.cancel()
+    assert wait.done(), f"the wait still hangs {seconds} s on"
+
+
+async def test_a_fetch_that_fails_before_its_first_await_fails_the_wait(
+    clock: VirtualClock,
+) -> None:
+    def broken() -> Coroutine[Any, Any, list[z.Snapshot]]:
+        raise ZeroDivisionError("the fetch could not even start")
+
+    poller = Poller(clock=clock, poll=POLL)
+    wait = poller.wait(
+        Listing("instances.snapshots", 1, broken), 100, timeout=60.0, judge=judge_active, goal="x"
+    )
+    await ended_before(clock, 600.0, wait)
+    with pytest.raises(ZeroDivisionError):
+        await wait  # the listing's outcome, as any failed listing's
+    assert poller.watched == 0
+
+
+async def test_waits_a_loop_leaves_behind_are_failed_not_left_hanging(
+    fake: FakeInstances, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.add(1, 100, ready_at=50.0)
+    poller = Snapshots(fake, clock)
+
+    def bug(*_: object) -> bool:
+        raise RuntimeError("a bug in the loop")
+
+    monkeypatch.setattr(poller.poller, "_judge_round", bug)
+    wait = asyncio.ensure_future(active(poller, 1, 100))
+    await ended_before(clock, 600.0, wait)
+    with pytest.raises(z.ZomroError, match="polling of this wait stopped"):
+        await wait
+    assert poller.watched == 0
+
+
+async def test_a_callback_queued_as_a_pause_ends_does_not_end_the_next(
+    clock: VirtualClock,
+) -> None:
+    poller = Poller(clock=clock, poll=POLL)
+    watch = _Watch(Listing("instances.snapshots", 1, FakeInstances(clock).list))
+    round_: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    slept: list[float] = []
+
+    async def as_the_loop_pauses() -> None:
+        await poller._pause(watch, None, round_)  # the pause during a listing
+        started = clock.monotonic()
+        await poller._pause(watch, 10.0)  # the pause after it
+        slept.append(clock.monotonic() - started)
+
+    pausing = asyncio.create_task(as_the_loop_pauses())
+    await asyncio.sleep(0)
+    watch.wake_up()  # a newcomer ends the first pause...
+    round_.set_result(None)  # ...and the listing ends in the same turn
+    await pausing
+    assert slept == [10.0]
+
+
+class WindingDown(InFlight):
+    """A listing cancelled takes a second to wind down, as a request does."""
+
+    async def list(self, instance_id: int) -> list[z.Snapshot]:
+        try:
+            return await super().list(instance_id)
+        except asyncio.CancelledError:
+            self.now += 1  # still in flight while it winds down
+            try:
+                await self.clock.sleep(1.0)
+            finally:
+                self.now -= 1
+            raise
+
+
+async def test_a_listing_cut_short_keeps_its_turn_until_it_has_ended(
+    clock: VirtualClock,
+) -> None:
+    fake = WindingDown(clock)
+    fake.add(1, 101, ready_at=1000.0)
+    fake.add(2, 102, ready_at=0.0)
+    fake.gate = asyncio.Event()
+    poller = capped(fake, clock, rounds=1)
+    first = asyncio.create_task(active(poller, 1, 101))
+    await clock.sleep(1.0)
+    second = asyncio.create_task(active(poller, 2, 102))
+    await clock.sleep(1.0)
+    first.cancel()  # its listing is cancelled, and winds down...
+    await asyncio.gather(first, return_exceptions=True)
+    fake.gate.set()
+    assert (await second).id == 102
+    assert fake.most == 1  # ...before the next listing starts

@@ -309,7 +309,7 @@ class _Watch:
         self._indexed: tuple[asyncio.Task[Sequence[Item]] | None, dict[int, Item]] = (None, {})
 
     def wake_up(self, _: object = None) -> None:
-        """End the watch's pause now (a done callback, or a newcomer to check)."""
+        """End the watch's pause now: a newcomer is to be checked."""
         if self.wake is not None and not self.wake.done():
             self.wake.set_result(None)
 
@@ -509,9 +509,15 @@ class Poller:
                 # round serves every waiter, not the one that began the watch.
                 try:
                     round_ = watch.round = loop.create_task(
-                        watch.listing.fetch(), context=context_clearing_anew(proves_absence)
+                        _fetched(watch.listing), context=context_clearing_anew(proves_absence)
                     )
-                    round_.add_done_callback(_consume)
+                except BaseException:
+                    self._turns.give_back()
+                    raise
+                # The turn goes back when the listing has ended, however it ends:
+                # a listing cancelled is still in flight until it winds down.
+                round_.add_done_callback(self._round_ended)
+                try:
                     # A deadline that comes while the listing is in flight fails its
                     # waiter then; the listing goes on for the others.
                     while not round_.done() and pending:
@@ -525,7 +531,6 @@ class Poller:
                         continue
                 finally:
                     watch.round = None
-                    self._turns.give_back()
                 if _interrupted(round_):
                     # KeyboardInterrupt, SystemExit: it left the event loop already,
                     # through the listing's task; whoever runs the loop ends it all.
@@ -548,8 +553,12 @@ class Poller:
             if round_ is not None and not round_.done():
                 round_.cancel()  # the loop was cancelled mid-listing: so is the listing
             watch.task = None
-            # Every wait was settled (or left): the watch goes, and with it what
-            # its waiters hold.
+            # Every wait was settled (or left), unless the loop ended otherwise (a
+            # bug, an interrupt): a wait it leaves is failed, never left hanging.
+            # Then the watch goes, and with it what its waiters hold.
+            for waiter in watch.waiters:
+                if not waiter.done():
+                    waiter.set_exception(ZomroError("the polling of this wait stopped"))
             watch.waiters = []
             if self._watches.get(watch.listing.key) is watch:
                 del self._watches[watch.listing.key]
@@ -571,6 +580,10 @@ class Poller:
         if not pending:
             self._turns.leave_line(turn)
         return pending
+
+    def _round_ended(self, round_: asyncio.Task[Sequence[Item]]) -> None:
+        _consume(round_)
+        self._turns.give_back()
 
     def _pending(self, watch: _Watch) -> list[_Waiter]:
         """The watch's waits still waiting, after failing those whose deadline came;
@@ -641,17 +654,18 @@ class Poller:
         if also is not None and also.done():
             return
         loop = asyncio.get_running_loop()
-        watch.wake = loop.create_future()
-        # Each a done callback that wakes the watch, run in the watch's own empty
-        # context: no asyncio.wait() and its set, closure and context copies, a
-        # dozen objects a watch for the collector while ten thousand waits poll.
-        wake_up = watch.wake_up
+        wake = watch.wake = loop.create_future()
+        # Each a done callback that wakes this pause (and no later one: a callback
+        # already queued when the pause ends cannot be taken back), run in the
+        # watch's own empty context: no asyncio.wait() and its set, closure and
+        # context copies, a dozen objects a watch while ten thousand waits poll.
+        wake_up = functools.partial(_end_pause, wake)
         sleeper = loop.create_task(self._clock.sleep(seconds)) if seconds is not None else None
         for future in (also, sleeper):
             if future is not None:
                 future.add_done_callback(wake_up, context=watch.context)
         try:
-            await watch.wake
+            await wake
         finally:
             watch.wake = None
             if also is not None:
@@ -669,6 +683,17 @@ def _interrupted(round_: asyncio.Task[Sequence[Item]]) -> bool:
         return False
     error = round_.exception()
     return error is not None and not isinstance(error, Exception)
+
+
+async def _fetched(listing: Listing[Any]) -> Sequence[Item]:
+    # In the listing's own task, so that even a fetch() that fails before its
+    # first await is that listing's outcome, judged as any other.
+    return await listing.fetch()
+
+
+def _end_pause(wake: asyncio.Future[None], _: object) -> None:
+    if not wake.done():
+        wake.set_result(None)
 
 
 def _consume(round_: asyncio.Task[Sequence[Item]]) -> None:
