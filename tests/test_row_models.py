@@ -124,6 +124,17 @@ def test_the_very_rows_listed_last_give_the_same_models_without_a_look() -> None
     assert build.calls == 2
 
 
+def test_the_same_list_given_again_is_read_again_for_it_may_have_changed() -> None:
+    cache: RowModels[dict[str, str]] = RowModels()
+    build = Counting()
+    rows = [A]
+    (first,) = cache.models("vm", rows, build)
+    rows[0] = {**A, "fleio_status": "Active"}
+    (again,) = cache.models("vm", rows, build)
+    assert again["fleio_status"] == "Active"
+    assert again is not first
+
+
 def test_the_same_rows_object_of_another_listing_is_read_for_that_listing() -> None:
     cache: RowModels[dict[str, str]] = RowModels()
     build = Counting()

@@ -20,9 +20,9 @@ class RowModels(Generic[M]):
 
     A row equal to its id's row in the listing's last rows (every field the
     same) gets that very model back; any change in any field builds a new one,
-    so a model is never stale. The very rows listed last time (the same
-    sequence object, as the session gives for answers that did not change)
-    get the same models without a look at a row. Models are frozen, so sharing
+    so a model is never stale. The very rows listed last time (the same tuple,
+    as the session gives for answers that did not change) get the same models
+    without a look at a row. Models are frozen, so sharing
     them is safe.
     """
 
@@ -43,7 +43,8 @@ class RowModels(Generic[M]):
         the same as in the listing's last rows. Raises what `build` raises (the
         listing's memory is then left as it was)."""
         last = self._last.get(listing)
-        if last is not None and last.rows is rows:
+        # Only a tuple: a list given again could hold other rows by now.
+        if last is not None and last.rows is rows and isinstance(rows, tuple):
             self._last.move_to_end(listing)
             return list(last.found)
         last_rows, last_models = (last.rows_by_id, last.models_by_id) if last else ({}, {})
