@@ -543,3 +543,36 @@ async def test_a_listing_cut_short_keeps_its_turn_until_it_has_ended(
     fake.gate.set()
     assert (await second).id == 102
     assert fake.most == 1  # ...before the next listing starts
+
+
+def test_turns_held_on_a_loop_no_longer_running_do_not_stop_the_next_loop() -> None:
+    clock = VirtualClock()
+    fake = InFlight(clock)
+    fake.add(1, 101, ready_at=1000.0)
+    fake.add(2, 102, ready_at=0.0)
+    poller = capped(fake, clock, rounds=1)
+    left: list[asyncio.Future[Any]] = []
+    gate: list[asyncio.Event] = []
+
+    async def first_loop() -> None:
+        gate.append(asyncio.Event())
+        fake.gate = gate[0]  # its listing does not come back...
+        left.append(asyncio.ensure_future(active(poller, 1, 101)))
+        await clock.sleep(1.0)
+        # ...before this loop stops running, the listing (and its turn) held
+
+    old = asyncio.new_event_loop()
+    try:
+        old.run_until_complete(first_loop())
+        fake.gate = None
+
+        async def second_loop() -> z.Snapshot:
+            return await active(poller, 2, 102, timeout=60.0)
+
+        assert asyncio.run(second_loop()).id == 102
+    finally:  # let the first loop end its wait cleanly
+        gate[0].set()
+        left[0].cancel()
+        old.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        old.run_until_complete(asyncio.sleep(0))
+        old.close()

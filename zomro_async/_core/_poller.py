@@ -356,6 +356,11 @@ class _Turns:
         else:
             turn.cancel()  # passed over by give_back()
 
+    def round_ended(self, round_: asyncio.Task[Sequence[Item]]) -> None:
+        """A listing's done callback: its outcome is read, its turn given back."""
+        _consume(round_)
+        self.give_back()
+
     def give_back(self) -> None:
         """A listing ended: its turn goes to the first watch in line, or is free."""
         if self._free is None:
@@ -384,7 +389,11 @@ class Poller:
         self._clock = clock
         self._poll = poll
         # No more listings started than the client sends at once: the rest
-        # would only queue for its budget, each a task and its calls.
+        # would only queue for its budget, each a task and its calls. One line
+        # per event loop, as the client's budget is: a loop that ended with a
+        # listing in flight never gives its turn back.
+        self._max_rounds = max_rounds
+        self._turns_loop: asyncio.AbstractEventLoop | None = None
         self._turns = _Turns(max_rounds)
         self._watches: dict[Hashable, _Watch] = {}
         self._stopping: set[asyncio.Task[None]] = set()
@@ -516,7 +525,7 @@ class Poller:
                     raise
                 # The turn goes back when the listing has ended, however it ends:
                 # a listing cancelled is still in flight until it winds down.
-                round_.add_done_callback(self._round_ended)
+                round_.add_done_callback(self._turns.round_ended)
                 try:
                     # A deadline that comes while the listing is in flight fails its
                     # waiter then; the listing goes on for the others.
@@ -567,23 +576,23 @@ class Poller:
         """Wait, while the poller has all its listings in flight, for one to end
         (failing waiters whose deadline comes meanwhile); the waits still pending
         then, for which the turn is taken (none: no one is left to list for)."""
-        if self._turns.take():
+        loop = asyncio.get_running_loop()
+        if self._turns_loop is not loop:
+            self._turns_loop, self._turns = loop, _Turns(self._max_rounds)
+        turns = self._turns
+        if turns.take():
             return pending
-        turn = self._turns.join_line(asyncio.get_running_loop())
+        turn = turns.join_line(loop)
         try:
             while not turn.done() and pending:
                 await self._pause(watch, self._until_deadline(pending), turn)
                 pending = self._pending(watch)
         except BaseException:
-            self._turns.leave_line(turn)
+            turns.leave_line(turn)
             raise
         if not pending:
-            self._turns.leave_line(turn)
+            turns.leave_line(turn)
         return pending
-
-    def _round_ended(self, round_: asyncio.Task[Sequence[Item]]) -> None:
-        _consume(round_)
-        self._turns.give_back()
 
     def _pending(self, watch: _Watch) -> list[_Waiter]:
         """The watch's waits still waiting, after failing those whose deadline came;
