@@ -576,3 +576,36 @@ def test_turns_held_on_a_loop_no_longer_running_do_not_stop_the_next_loop() -> N
         old.run_until_complete(asyncio.gather(*left, return_exceptions=True))
         old.run_until_complete(asyncio.sleep(0))
         old.close()
+
+
+def test_a_watch_left_on_a_loop_no_longer_running_is_not_joined() -> None:
+    clock = VirtualClock()
+    fake = InFlight(clock)
+    fake.add(1, 101, ready_at=0.0)
+    poller = Snapshots(fake, clock)
+    left: list[asyncio.Future[Any]] = []
+    gate: list[asyncio.Event] = []
+
+    async def first_loop() -> None:
+        gate.append(asyncio.Event())
+        fake.gate = gate[0]
+        left.append(asyncio.ensure_future(active(poller, 1, 101)))
+        await clock.sleep(1.0)
+
+    old = asyncio.new_event_loop()
+    try:
+        old.run_until_complete(first_loop())
+        fake.gate = None
+
+        async def second_loop() -> z.Snapshot:
+            wait = asyncio.ensure_future(active(poller, 1, 101, timeout=60.0))
+            await ended_before(clock, 600.0, wait)
+            return await wait
+
+        assert asyncio.run(second_loop()).id == 101  # the same listing, a new watch
+    finally:
+        gate[0].set()
+        left[0].cancel()
+        old.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        old.run_until_complete(asyncio.sleep(0))
+        old.close()

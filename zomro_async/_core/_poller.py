@@ -425,7 +425,9 @@ class Poller:
         now = self._clock.monotonic()
         final_at = now + timeout - min(self._poll.final_lead, timeout / 2)
         watch = self._watches.get(listing.key)
-        if watch is None or watch.task is None or watch.task.done():
+        # A watch whose loop ended, or that runs on another event loop (one no
+        # longer running, say), cannot serve this wait: it gets its own.
+        if watch is None or not _polls_on(watch, loop):
             watch = self._watches[listing.key] = _Watch(listing)
         waiter = _Waiter(
             self,
@@ -698,6 +700,11 @@ async def _fetched(listing: Listing[Any]) -> Sequence[Item]:
     # In the listing's own task, so that even a fetch() that fails before its
     # first await is that listing's outcome, judged as any other.
     return await listing.fetch()
+
+
+def _polls_on(watch: _Watch, loop: asyncio.AbstractEventLoop) -> bool:
+    task = watch.task
+    return task is not None and not task.done() and task.get_loop() is loop
 
 
 def _end_pause(wake: asyncio.Future[None], _: object) -> None:
