@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -545,37 +545,47 @@ async def test_a_listing_cut_short_keeps_its_turn_until_it_has_ended(
     assert fake.most == 1  # ...before the next listing starts
 
 
+@contextlib.contextmanager
+def left_on_a_stopped_loop(
+    fake: FakeInstances, clock: VirtualClock, poller: Snapshots, vm: int, snapshot: int
+) -> Iterator[None]:
+    """A wait on `vm` whose listing has not come back when its loop stops running
+    (its watch, listing and turn held); inside, another loop uses `poller`. The
+    first loop then ends its wait cleanly."""
+    gate: list[asyncio.Event] = []
+    left: list[asyncio.Future[Any]] = []
+
+    async def first_loop() -> None:
+        gate.append(asyncio.Event())
+        fake.gate = gate[0]
+        left.append(asyncio.ensure_future(active(poller, vm, snapshot)))
+        await clock.sleep(1.0)
+
+    old = asyncio.new_event_loop()
+    try:
+        old.run_until_complete(first_loop())
+        fake.gate = None
+        yield
+    finally:
+        gate[0].set()
+        left[0].cancel()
+        old.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        old.run_until_complete(asyncio.sleep(0))
+        old.close()
+
+
 def test_turns_held_on_a_loop_no_longer_running_do_not_stop_the_next_loop() -> None:
     clock = VirtualClock()
     fake = InFlight(clock)
     fake.add(1, 101, ready_at=1000.0)
     fake.add(2, 102, ready_at=0.0)
     poller = capped(fake, clock, rounds=1)
-    left: list[asyncio.Future[Any]] = []
-    gate: list[asyncio.Event] = []
 
-    async def first_loop() -> None:
-        gate.append(asyncio.Event())
-        fake.gate = gate[0]  # its listing does not come back...
-        left.append(asyncio.ensure_future(active(poller, 1, 101)))
-        await clock.sleep(1.0)
-        # ...before this loop stops running, the listing (and its turn) held
+    async def second_loop() -> z.Snapshot:
+        return await active(poller, 2, 102, timeout=60.0)
 
-    old = asyncio.new_event_loop()
-    try:
-        old.run_until_complete(first_loop())
-        fake.gate = None
-
-        async def second_loop() -> z.Snapshot:
-            return await active(poller, 2, 102, timeout=60.0)
-
+    with left_on_a_stopped_loop(fake, clock, poller, 1, 101):
         assert asyncio.run(second_loop()).id == 102
-    finally:  # let the first loop end its wait cleanly
-        gate[0].set()
-        left[0].cancel()
-        old.run_until_complete(asyncio.gather(*left, return_exceptions=True))
-        old.run_until_complete(asyncio.sleep(0))
-        old.close()
 
 
 def test_a_watch_left_on_a_loop_no_longer_running_is_not_joined() -> None:
@@ -583,29 +593,11 @@ def test_a_watch_left_on_a_loop_no_longer_running_is_not_joined() -> None:
     fake = InFlight(clock)
     fake.add(1, 101, ready_at=0.0)
     poller = Snapshots(fake, clock)
-    left: list[asyncio.Future[Any]] = []
-    gate: list[asyncio.Event] = []
 
-    async def first_loop() -> None:
-        gate.append(asyncio.Event())
-        fake.gate = gate[0]
-        left.append(asyncio.ensure_future(active(poller, 1, 101)))
-        await clock.sleep(1.0)
+    async def second_loop() -> z.Snapshot:
+        wait = asyncio.ensure_future(active(poller, 1, 101, timeout=60.0))
+        await ended_before(clock, 600.0, wait)
+        return await wait
 
-    old = asyncio.new_event_loop()
-    try:
-        old.run_until_complete(first_loop())
-        fake.gate = None
-
-        async def second_loop() -> z.Snapshot:
-            wait = asyncio.ensure_future(active(poller, 1, 101, timeout=60.0))
-            await ended_before(clock, 600.0, wait)
-            return await wait
-
+    with left_on_a_stopped_loop(fake, clock, poller, 1, 101):
         assert asyncio.run(second_loop()).id == 101  # the same listing, a new watch
-    finally:
-        gate[0].set()
-        left[0].cancel()
-        old.run_until_complete(asyncio.gather(*left, return_exceptions=True))
-        old.run_until_complete(asyncio.sleep(0))
-        old.close()
