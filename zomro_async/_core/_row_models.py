@@ -57,11 +57,23 @@ class RowModels(Generic[M]):
             rows_now[key] = row
             models_now[key] = model
             found.append(model)
-        self._last[listing] = _Listed(rows, tuple(found), rows_now, models_now)
-        self._last.move_to_end(listing)
-        while len(self._last) > self._max:
-            self._last.popitem(last=False)
+        remember_last(
+            self._last, listing, _Listed(rows, tuple(found), rows_now, models_now), self._max
+        )
         return found
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def remember_last(memory: collections.OrderedDict[K, V], key: K, value: V, bound: int) -> None:
+    """Keep `value` as what `key` gave last, the most recent of `memory`; past
+    `bound` keys, the least recently given is forgotten."""
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > bound:
+        memory.popitem(last=False)
 
 
 class _Listed(NamedTuple, Generic[M]):

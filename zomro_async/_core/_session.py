@@ -26,7 +26,7 @@ from . import _document
 from ._inferred import FILTER_CLEAR_REUSE, StoredFilter
 from ._redact import SECRET_FIELDS, Secrets, redact_fields
 from ._retry import RetryPolicy, call_with_retries, may_have_acted
-from ._row_models import MAX_LISTINGS
+from ._row_models import MAX_LISTINGS, remember_last
 from ._transport import Transport
 
 logger = logging.getLogger("zomro_async")
@@ -385,10 +385,7 @@ class ApiSession:
             rows = {row.get("id"): row for a in answers for row in _document.rows(a.doc)}
             if pages == 1 or (steady and len(rows) == total):
                 listed = tuple(rows.values())
-                self._listed[key] = (bodies, listed)
-                self._listed.move_to_end(key)
-                while len(self._listed) > MAX_LISTINGS:
-                    self._listed.popitem(last=False)
+                remember_last(self._listed, key, (bodies, listed), MAX_LISTINGS)
                 return listed
             seen = {**seen, **rows}
         return tuple(seen.values())
