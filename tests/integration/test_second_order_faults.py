@@ -36,6 +36,61 @@ async def test_a_delete_whose_answer_was_lost_is_a_delete(
     assert ids_of(emulator, VM) == []
 
 
+@pytest.mark.parametrize("kind", ["snapshots", "backups"])
+async def test_a_delete_whose_every_answer_was_lost_is_a_delete(
+    start_emulator: StartEmulator, connect: Connect, kind: str
+) -> None:
+    # While it lingers as Deleting, each repeat is done again and its answer lost
+    # again: the retries run out with the delete done. The listing tells.
+    emulator = await start_emulator(delete_linger=3600.0)
+    emulator.add_instance(VM, snapshots=1)
+    emulator.add_backup(VM, "nightly", active=True)
+    client = connect(emulator)
+    (image,) = await getattr(client, kind).list(VM)
+    emulator.lose_answers("image.delete", count=RETRY.attempts, kind="html502")
+
+    await image.delete()
+
+    assert emulator.calls["image.delete"] == RETRY.attempts
+    (listed,) = await getattr(client, kind).list(VM)
+    assert listed.status.being_deleted
+
+
+async def test_an_account_image_delete_whose_every_answer_was_lost_is_a_delete(
+    start_emulator: StartEmulator, connect: Connect
+) -> None:
+    emulator = await start_emulator(delete_linger=3600.0)
+    emulator.add_instance(VM, snapshots=1)
+    client = connect(emulator)
+    (image,) = await client.images.list()
+    emulator.lose_answers("image.delete", count=RETRY.attempts, kind="reset")
+
+    await client.images.delete(image.id)
+
+    assert emulator.calls["image.delete"] == RETRY.attempts
+    (listed,) = await client.images.list()
+    assert listed.status.being_deleted
+
+
+async def test_a_delete_that_never_got_through_still_fails(
+    start_emulator: StartEmulator, connect: Connect
+) -> None:
+    # The retries and the look at the listing all meet the outage: nothing
+    # says the delete was done, so it was not.
+    emulator = await start_emulator()
+    emulator.add_instance(VM, snapshots=1)
+    client = connect(emulator)
+    (snap,) = await client.snapshots.list(VM)
+    await emulator.outage(3600.0, mode="html503")
+
+    with pytest.raises(z.TransportError):
+        await snap.delete()
+
+    await emulator.end_outage()
+    (listed,) = await client.snapshots.list(VM)
+    assert listed.status is S.ACTIVE
+
+
 async def test_a_delete_first_answered_not_found_stays_not_found(
     start_emulator: StartEmulator, connect: Connect
 ) -> None:

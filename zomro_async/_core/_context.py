@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
 from .._checks import check_callback, check_timeout
 from .._clock import Clock
+from .._exceptions import TransportError
 from ._locks import KeyedLocks
 from ._poller import Item, Listing, Poller, PollPolicy, judge_active, judge_deleted
 from ._reconcile import Evidence, Reconciler
 from ._retry import RetryPolicy
 from ._session import ApiSession
 
+logger = logging.getLogger("zomro_async")
+
 V = TypeVar("V")
 ItemT = TypeVar("ItemT", bound=Item)
+
+
+class _DeletableStatus(Protocol):
+    @property
+    def being_deleted(self) -> bool: ...
+
+
+class Deletable(Protocol):
+    """What a delete's look at the listing asks of an item: its id and whether
+    a delete has taken hold of it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> _DeletableStatus: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -108,3 +127,31 @@ class ResourceManager:
         await self.poller.wait(
             listing, item_id, timeout=check_timeout(timeout), judge=judge_deleted, goal="deleted"
         )
+
+    async def _delete(
+        self,
+        func: str,
+        fields: Mapping[str, str],
+        listing: Callable[[], Awaitable[Sequence[Deletable]]],
+        item_id: int,
+    ) -> None:
+        """Send a delete, retried; one whose retries ran out is done all the same
+        when `listing` shows the item gone or being deleted.
+
+        A repeat that finds the item gone after an attempt whose answer was lost
+        is a success (the lost attempt did it). While the item lingers as
+        Deleting, though, each repeat is done again and may lose its answer
+        again; then the listing, not the last answer, tells. A look that fails
+        too says nothing: the delete's own error is raised.
+        """
+        try:
+            await self._api.call(func, fields, done_if_gone=True)
+        except TransportError as failed:
+            try:
+                listed = await listing()
+            except TransportError:
+                raise failed from failed.__cause__
+            current = next((item for item in listed if item.id == item_id), None)
+            if current is not None and not current.status.being_deleted:
+                raise
+            logger.debug("%s: every answer was lost, but the delete took hold", func)

@@ -201,14 +201,16 @@ class ImagesManager(ResourceManager):
     async def delete(self, image_id: int) -> None:
         """Ask the API to delete an image (`image.delete elid`, as the panel sends it).
 
-        A repeat that finds it gone after an attempt whose answer was lost is a success.
+        A repeat that finds it gone after an attempt whose answer was lost is a
+        success; so is a delete whose retries ran out while the listing shows it
+        being deleted.
 
         Raises:
             NotFoundError: no such image (on the first attempt).
             InvalidRequestError: the API refused, e.g. it is protected.
         """
         image_id = check_id(image_id, "image_id")
-        await self._api.call(_DELETE, {"elid": str(image_id)}, done_if_gone=True)
+        await self._delete(_DELETE, {"elid": str(image_id)}, self._listed, image_id)
 
     # As wait_active: the poller lists, and aclose() ends it.
     async def wait_deleted(self, image_id: int, *, timeout: float = 600.0) -> None:

@@ -271,7 +271,8 @@ class InstanceImages(ResourceManager, Generic[IM]):
         It lingers while it is being deleted; `wait_deleted` awaits its
         disappearance. Transient faults are retried (a delete can be repeated):
         a repeat that finds it gone after an attempt whose answer was lost is a
-        success, the lost attempt having done the work.
+        success, the lost attempt having done the work; so is a delete whose
+        retries ran out while the listing shows it being deleted.
 
         Args:
             instance_id: the instance it belongs to (`plid`).
@@ -292,8 +293,7 @@ class InstanceImages(ResourceManager, Generic[IM]):
             "sok": "ok",
         }
         async with self._locks.held(instance_id):
-            # A repeat that finds it gone means the attempt whose answer was lost did it.
-            await self._api.call(_DELETE, fields, done_if_gone=True)
+            await self._delete(_DELETE, fields, lambda: self._listed(instance_id), image_id)
 
     @one_operation
     async def protect(self, instance_id: int, image_id: int) -> None:
