@@ -97,12 +97,24 @@ def error(type_: str, object_: str = "", msg: str = "refused") -> dict[str, Any]
     return {"doc": {"error": {"$type": type_, "$object": object_, "msg": {"$": msg}}}}
 
 
+_ENDED_SESSION = {
+    "doc": {
+        "error": {
+            "$type": "access",
+            "$object": "",
+            "msg": {"$": "Insufficient privileges to perform this operation"},
+        }
+    }
+}
+
+
 class FakeApi:
     """Answers each POST with the next scripted answer (per `func`) and records the forms."""
 
     def __init__(self, mocked: aioresponses) -> None:
         self.forms: list[dict[str, str]] = []
         self.filter_forms: list[dict[str, str]] = []
+        self.check_forms: list[dict[str, str]] = []
         # Set `clock` to stamp each call: `times(func)` then says when each came.
         self.clock: VirtualClock | None = None
         self._stamps: list[tuple[str, float]] = []
@@ -126,6 +138,11 @@ class FakeApi:
             # does and kept apart: `forms` shows the calls a test scripted.
             self.filter_forms.append(form)
             return CallbackResult(status=200, payload={"doc": {"ok": {}}})
+        if form["func"] == "whoami" and not self._script.get("whoami"):
+            # The check of a refused session, unscripted: it had ended (the usual
+            # reason), so the client logs in again. Kept apart, as the clear is.
+            self.check_forms.append(form)
+            return CallbackResult(status=200, payload=_ENDED_SESSION)
         self.forms.append(form)
         if self.clock is not None:
             self._stamps.append((form["func"], self.clock.monotonic()))

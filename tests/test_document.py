@@ -11,6 +11,7 @@ from tests.conftest import PAGE_ROW
 from zomro_async._core._document import (
     api_error_class,
     as_list,
+    asks_for_second_factor,
     created_id,
     error_from,
     excerpt,
@@ -666,6 +667,25 @@ def test_session_id_missing_or_bad_is_a_response_error(doc: dict[str, Any]) -> N
     with pytest.raises(ResponseError) as info:
         session_id(doc)
     assert info.value.field == "auth.$id"
+
+
+# ---------------------------------------------------------------- asks_for_second_factor
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        pytest.param({"ok": {"$": "func=totp.confirm"}}, True, id="totp-pending"),
+        pytest.param({"ok": {"$": " func=totp.confirm "}}, True, id="padded"),
+        pytest.param({"ok": {}, "user": {"$": "alice"}}, False, id="live-session"),
+        pytest.param({"ok": {"$": "func=dashboard"}}, False, id="another-func"),
+        pytest.param({}, False, id="no-ok"),
+        pytest.param({"ok": 7}, False, id="hostile-ok"),
+        pytest.param({"ok": [{"$": "func=totp.confirm"}]}, True, id="list"),
+    ],
+)
+def test_asks_for_second_factor(doc: dict[str, Any], expected: bool) -> None:
+    assert asks_for_second_factor(doc) is expected
 
 
 # --------------------------------------------------------------------------- created_id

@@ -748,27 +748,19 @@ RELOGIN = doc(auth={"$id": "sid-second-0002"})
 REFUSED = {"doc": {"error": {"$type": "access", "$object": "", "msg": {"$": "Insufficient"}}}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "KNOWN LIMIT (docs/authentication.md): the stored-filter clear before a listing "
-        "proves the session, so a listing the account has no rights for reads as an "
-        "expiry and costs more logins (up to the backstop of five sessions); not "
-        "counting the clear made quick expiries fail calls (the chaos soak)"
-    ),
-)
-async def test_a_listing_refused_after_its_clear_got_through_logs_in_once_more_only(
+async def test_a_listing_refused_on_a_live_session_is_final_without_a_new_login(
     api: FakeApi, login_client: z.ZomroClient
 ) -> None:
-    # The clear got through on the session; the listing never did: no rights for
-    # it, not an expired session. One more login is tried, then it is final.
-    api.on("auth", LOGIN, RELOGIN, doc(auth={"$id": "sid-third-0003"}))
+    # The clear got through on the session; the listing never does: no rights
+    # for it, which the session's check tells from an expiry. No login more.
+    api.on("auth", LOGIN, RELOGIN)
     api.on("instances", REFUSED)
+    api.on("whoami", doc(ok={}, user={"$": "alice"}))
     with pytest.raises(z.AuthError):
         await login_client.instances.list()
     with pytest.raises(z.AuthError):
         await login_client.instances.list()
-    assert api.funcs().count("auth") == 2
+    assert api.funcs() == ["auth", "instances", "whoami", "instances", "whoami"]
     assert len(api.filter_forms) >= 1
 
 
@@ -788,26 +780,18 @@ async def test_a_session_that_listed_instances_before_is_renewed_when_refused(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "KNOWN LIMIT (docs/authentication.md): a function the account has no rights "
-        "for, refused on a session that served other calls, reads as an expiry, so it "
-        "costs more logins (up to the backstop of five sessions) before AuthError; a "
-        "per-function rule made a burst of quick expiries fail calls (the chaos soak)"
-    ),
-)
-async def test_a_rebuild_refused_on_a_session_that_never_sent_one_logs_in_once_more(
+async def test_a_rebuild_refused_on_a_live_session_is_sent_once(
     api: FakeApi, login_client: z.ZomroClient
 ) -> None:
-    api.on("auth", LOGIN, RELOGIN, doc(auth={"$id": "sid-third-0003"}))
+    api.on("auth", LOGIN, RELOGIN)
     api.on("instances", listing(vm_row()))
     api.on("instances.fleio.rebuild", REFUSED)
+    api.on("whoami", doc(ok={}, user={"$": "alice"}))
     await login_client.instances.list()  # the session serves instances...
     with pytest.raises(z.AuthError):  # ...but the rebuild is not allowed
         await login_client.instances.restore(VM, snapshot(), password=PW)
-    assert api.funcs().count("auth") == 2
-    assert api.funcs().count("instances.fleio.rebuild") == 2
+    assert api.funcs().count("auth") == 1
+    assert api.funcs().count("instances.fleio.rebuild") == 1
 
 
 # -- image.edit: protect and unprotect ----------------------------------------------------

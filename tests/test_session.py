@@ -69,26 +69,47 @@ async def test_an_access_error_logs_in_again_once_and_repeats_the_call(
     assert api.forms[-1]["auth"] == "sid-second-0002"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "KNOWN LIMIT (docs/authentication.md): the stored-filter clear before a listing "
-        "proves the session, so a listing the account has no rights for reads as an "
-        "expiry and costs more logins (up to the backstop of five sessions); not "
-        "counting the clear made quick expiries fail calls (the chaos soak)"
-    ),
-)
-async def test_access_error_surviving_two_relogins_is_an_auth_error(
+LIVE = doc(ok={}, user={"$": "alice"})  # whoami on a session that lives
+
+
+async def test_a_refusal_on_a_live_session_is_final_without_a_new_login(
     api: FakeApi, login_client: z.ZomroClient
 ) -> None:
-    api.on("auth", LOGIN, RELOGIN, doc(auth={"$id": "sid-third-0003"}))
+    # No rights for the call: the session's check answers, so the refusal is the
+    # call's, raised at once. A new login would only be refused the same way.
+    api.on("auth", LOGIN)
     api.on("instances.snapshots", EXPIRED)
+    api.on("whoami", LIVE)
     with pytest.raises(z.AuthError) as caught:
         await login_client.snapshots.list(1)
     assert caught.value.type == "access"
-    # docs/authentication.md: one login, then one more when its fresh session is
-    # refused; the same refusal of the second fresh session is final.
-    assert api.funcs() == ["auth", "instances.snapshots"] * 2
+    assert caught.value.func == "instances.snapshots"
+    assert api.funcs() == ["auth", "instances.snapshots", "whoami"]
+    assert api.forms[-1]["auth"] == "sid-first-0001"
+
+
+async def test_an_unfinished_two_factor_login_is_named_and_not_repeated(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    api.on("auth", LOGIN)
+    api.on("instances.snapshots", EXPIRED)
+    api.on("whoami", doc(ok={"$": "func=totp.confirm"}))
+    with pytest.raises(z.AuthError, match="two-factor") as caught:
+        await login_client.snapshots.list(1)
+    assert "sid-first-0001" not in str(caught.value)
+    assert api.funcs() == ["auth", "instances.snapshots", "whoami"]
+
+
+async def test_a_server_refusing_every_session_stops_at_the_backstop(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    # Every session is refused and every check says it ended: five sessions at most.
+    api.on("auth", *(doc(auth={"$id": f"sid-{n}-abcdef"}) for n in range(9)))
+    api.on("instances.fleio_bckps", EXPIRED)
+    with pytest.raises(z.AuthError):
+        await login_client.backups.list(1)
+    assert api.funcs() == ["auth", "instances.fleio_bckps"] * 5
+    assert len(api.check_forms) == 4  # the fifth session's refusal is final unchecked
 
 
 async def test_a_token_client_raises_auth_error_without_logging_in(
@@ -200,7 +221,7 @@ async def test_debug_log_has_one_line_per_call_and_no_secret(
     await login_client.snapshots.list(1)
     text = caplog.text
     lines = [r for r in caplog.records if r.name == "zomro_async" and "->" in r.getMessage()]
-    assert len(lines) == len(api.forms) + len(api.filter_forms)
+    assert len(lines) == len(api.forms) + len(api.filter_forms) + len(api.check_forms)
     for secret in (PASSWORD, "sid-first-0001", "sid-second-0002"):
         assert secret not in text
     assert "instances.snapshots -> AuthError" in text
@@ -252,6 +273,8 @@ async def test_a_new_session_dropped_before_use_is_replaced_not_fatal(
         form = dict(kwargs["data"])
         if form["func"].endswith(".filter"):
             return CallbackResult(payload={"doc": {"ok": {}}})  # the clear before a listing
+        if form["func"] == "whoami":  # the check of a refused session: it died
+            return CallbackResult(payload=EXPIRED if lives[form["auth"]] < 0 else LIVE)
         forms.append(form)
         if form["func"] == "auth":
             return CallbackResult(payload=login(form))
@@ -281,27 +304,62 @@ async def test_a_new_session_dropped_before_use_is_replaced_not_fatal(
 # -- second-order contracts ------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "KNOWN LIMIT (docs/authentication.md): the stored-filter clear before a listing "
-        "proves the session, so a listing the account has no rights for reads as an "
-        "expiry and costs more logins (up to the backstop of five sessions); not "
-        "counting the clear made quick expiries fail calls (the chaos soak)"
-    ),
-)
-async def test_an_access_refusal_under_concurrency_costs_two_logins_in_all(
+async def test_an_access_refusal_under_concurrency_costs_no_new_login(
     api: FakeApi, login_client: z.ZomroClient
 ) -> None:
-    # No rights for the call: every fresh session is refused. Twenty callers share
-    # the login and the one re-login that docs/authentication.md promises.
-    api.on("auth", LOGIN, RELOGIN, doc(auth={"$id": "sid-never-0003"}))
+    # No rights for the call: twenty callers refused by one live session share its
+    # check (a second one at most, for refusals that came after the first was
+    # asked), and nobody logs in again.
+    api.on("auth", LOGIN, RELOGIN)
     api.on("instances.snapshots", EXPIRED)
+    api.on("whoami", LIVE)
     results = await asyncio.gather(
         *(login_client.snapshots.list(1) for _ in range(20)), return_exceptions=True
     )
     assert all(isinstance(r, z.AuthError) for r in results)
-    assert api.funcs().count("auth") == 2
+    assert api.funcs().count("auth") == 1
+    assert 1 <= api.funcs().count("whoami") <= 2
+
+
+async def test_a_check_asked_before_a_refusal_does_not_answer_it(
+    mocked: aioresponses, login_client: z.ZomroClient
+) -> None:
+    # The session lives when the first refused call's check is answered, and ends
+    # before the second call is refused: that second refusal is an expiry, which
+    # the first check cannot tell. It is asked again, and the call logs in again.
+    first_refused = asyncio.Event()
+    second_sent = asyncio.Event()
+    funcs: list[str] = []
+
+    async def answer(url: Any, **kwargs: Any) -> CallbackResult:
+        form = dict(kwargs["data"])
+        funcs.append(form["func"])
+        if form["func"] == "auth":
+            sid = "sid-first-0001" if funcs.count("auth") == 1 else "sid-second-0002"
+            return CallbackResult(payload=doc(auth={"$id": sid}))
+        if form["func"] == "whoami":
+            if funcs.count("whoami") == 1:
+                await second_sent.wait()  # answered alive as the session ends
+                return CallbackResult(payload=LIVE)
+            return CallbackResult(payload=EXPIRED)
+        if form["auth"] == "sid-second-0002":
+            return CallbackResult(payload=doc(ok={}))
+        if form["plid"] == "1":
+            first_refused.set()
+            return CallbackResult(payload=EXPIRED)  # no rights for this one
+        second_sent.set()
+        return CallbackResult(payload=EXPIRED)  # the session ended
+
+    mocked.post(URL, callback=answer, repeat=True)
+    api_session = login_client._api
+    first = asyncio.create_task(api_session.call("instances.snapshots.edit", {"plid": "1"}))
+    await first_refused.wait()
+    second = await api_session.call("instances.snapshots.edit", {"plid": "2"})
+    assert second == {"ok": {}}
+    with pytest.raises(z.AuthError):
+        await first
+    assert funcs.count("whoami") == 2
+    assert funcs.count("auth") == 2
 
 
 async def test_secrets_are_scrubbed_in_every_spelling_the_client_sent(
@@ -389,8 +447,8 @@ async def test_a_fresh_session_refused_after_a_backoff_may_have_expired(
     api: FakeApi, make_client: Callable[..., z.ZomroClient]
 ) -> None:
     # Each fresh session meets a 502, and is refused after the retry's 1.5 s
-    # backoff: sessions that short-lived expire meanwhile (the chaos soak). That
-    # is no refusal about the account: the client logs in again and succeeds.
+    # backoff: sessions that short-lived expire meanwhile (the chaos soak). The
+    # check says so each time: the client logs in again and succeeds.
     api.on("auth", LOGIN, RELOGIN, doc(auth={"$id": "sid-third-0003"}))
     api.on("instances.fleio_bckps", BAD_GATEWAY, EXPIRED, BAD_GATEWAY, EXPIRED, listing(row(7)))
     retry = z.RetryPolicy(attempts=4, initial_wait=1.5, max_wait=2.0, jitter=0.0)
@@ -398,17 +456,6 @@ async def test_a_fresh_session_refused_after_a_backoff_may_have_expired(
         backups = await client.backups.list(1)
     assert [b.id for b in backups] == [7]
     assert api.funcs().count("auth") == 3
-
-
-async def test_two_fresh_sessions_refused_at_once_are_final(
-    api: FakeApi, login_client: z.ZomroClient
-) -> None:
-    # A listing with no stored filter to clear: nothing else proves the session.
-    api.on("auth", LOGIN, RELOGIN, doc(auth={"$id": "sid-third-0003"}))
-    api.on("instances.fleio_bckps", EXPIRED)
-    with pytest.raises(z.AuthError):
-        await login_client.backups.list(1)
-    assert api.funcs() == ["auth", "instances.fleio_bckps"] * 2
 
 
 # ------------------------------------------------------------- unchanged listings

@@ -390,3 +390,31 @@ async def test_aclose_during_the_shared_login_fails_its_callers_with_a_zomro_err
                 await task
         assert emulator.calls["auth"] == 1  # one login for all five, ended by the close
         assert pending_sdk_tasks() == []
+
+
+@pytest.mark.parametrize("check", ["held", "retrying"])
+async def test_aclose_during_the_check_of_a_refused_session_fails_its_callers(
+    check: str,
+) -> None:
+    clock = VirtualClock(auto_advance=False)
+    async with ZomroEmulator(clock=clock) as emulator:
+        emulator.add_instance(VM)
+        client = emulator.client(retry=RETRY, poll=POLL)
+        await client.snapshots.list(VM)
+        emulator.expire_sessions()
+        if check == "held":
+            emulator.hold("whoami", 50.0)
+        else:  # its answer lost: it sleeps before its retry
+            emulator.lose_answers("whoami")
+        calls = [asyncio.create_task(client.snapshots.list(VM)) for _ in range(5)]
+        while emulator.held_answers["whoami"] + client.retries < 1:
+            await asyncio.sleep(0.001)
+
+        await client.aclose()
+
+        for task in calls:
+            with pytest.raises(z.ZomroError, match="closed"):
+                await task
+        assert emulator.calls["whoami"] == 1  # one check for all five, ended by the close
+        assert emulator.calls["auth"] == 1
+        assert pending_sdk_tasks() == []

@@ -442,6 +442,16 @@ def session_id(doc: Doc) -> str:
     return sid.strip()
 
 
+def asks_for_second_factor(doc: Doc) -> bool:
+    """Whether a `func=whoami` answer says the login awaits its two-factor code
+    (`doc.ok` is `func=totp.confirm`)."""
+    try:
+        text = unwrap(doc.get("ok"), "ok")
+    except ResponseError:
+        return False
+    return (text or "").strip() == "func=totp.confirm"
+
+
 def created_id(doc: Doc) -> int | None:
     """The new object's id from `doc.id`, when the answer happens to carry one."""
     try:

@@ -71,6 +71,16 @@ IMAGES_FILTER = StoredFilter(
 # before each of their listings.
 FILTER_CLEAR_REUSE = 2.0
 
+# *Inferred*: BILLmanager answers an ended session (expired, logged out) and a
+# call the account has no rights for with the same `access` error. `whoami`, a
+# call any user may make that changes nothing, is answered by a live session
+# and refused with that error by an ended one (as every call is). So a refused
+# call's session is checked with it: refused, it has ended and the client logs
+# in again; answered, the refusal was the call's and is raised at once. (Its
+# answer for an unfinished two-factor login, `doc.ok` = `func=totp.confirm`, is
+# in the notes, not inferred.)
+SESSION_CHECK_FUNC = "whoami"
+
 # *Inferred*: right after a rebuild is accepted, the instance may still read
 # its old status (Fleio syncs it from OpenStack later). A wait after a rebuild
 # takes a steady state for done only once it saw the instance in progress, or

@@ -8,7 +8,6 @@ import contextlib
 import contextvars
 import functools
 import logging
-import math
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
@@ -23,7 +22,7 @@ from .._exceptions import (
     fresh_copy,
 )
 from . import _document
-from ._inferred import FILTER_CLEAR_REUSE, StoredFilter
+from ._inferred import FILTER_CLEAR_REUSE, SESSION_CHECK_FUNC, StoredFilter
 from ._redact import SECRET_FIELDS, Secrets, redact_fields
 from ._retry import RetryPolicy, call_with_retries, may_have_acted
 from ._row_models import MAX_LISTINGS, remember_last
@@ -31,18 +30,8 @@ from ._transport import Transport
 
 logger = logging.getLogger("zomro_async")
 
-# Sessions one call may try in all: a backstop, the rules below end it sooner.
+# Sessions one call may try in all: a backstop, the check below ends it sooner.
 _MAX_SESSIONS_PER_CALL = 5
-# Logins in a row whose sessions were refused before serving a single call: then
-# the refusal is about the account (no rights, an unfinished two-factor login),
-# not an expired session, and logging in again would only repeat it.
-_MAX_UNPROVEN_LOGINS = 2
-# ...unless the refusal came this many seconds (on the client's clock) or more
-# after the login: the session waited unused meanwhile (a retry's backoff, the
-# request budget), and may simply have expired. A refusal about the account
-# comes at the first use, at once; a quick expiry during a backoff must not
-# read as one (it did in the chaos soak, where sessions last seconds).
-_FRESH_REFUSAL = 1.0
 # Listing a paged instance again when its pages disagreed (rows moved meanwhile).
 _MAX_RELISTS = 3
 
@@ -201,16 +190,52 @@ class _LoopState:
         self.loop = loop
         self.budget = asyncio.Semaphore(max_in_flight)
         self.login: asyncio.Task[str] | None = None
+        # The check under way of each refused session, shared by its refused calls,
+        # and the count of refusals, by which a check knows the ones it answers.
+        self.session_checks: dict[str, _SessionCheck] = {}
+        self.refusals = 0
         # The clear of each stored filter under way, shared by the listings that wait on it.
         self.filter_clears: dict[str, _SharedClear] = {}
 
 
+class _SessionCheck(NamedTuple):
+    """A check of a refused session under way, and the refusals it answers: those
+    that came before it was asked (the first `covers` of its event loop)."""
+
+    task: asyncio.Task[bool]
+    covers: int
+
+
+def _forget_check(state: _LoopState, session_id: str, task: asyncio.Task[bool]) -> None:
+    check = state.session_checks.get(session_id)
+    if check is not None and check.task is task:
+        del state.session_checks[session_id]
+
+
 class _SharedLoginFailed(Exception):
-    """Carries a failed shared login past the call's own retries: it was retried already."""
+    """Carries a failed shared login (or session check) past the call's own
+    retries: it was retried already."""
 
     def __init__(self, error: ZomroError) -> None:
         super().__init__()
         self.error = error
+
+
+async def _shared_outcome(task: asyncio.Task[R]) -> R:
+    """The outcome of a login or a session check that several calls await.
+
+    Shielded: a caller that is cancelled must not end it for the others. Each
+    caller raises its own copy of its error, past the call's retries: none
+    retries what the task retried already.
+    """
+    try:
+        return await asyncio.shield(task)
+    except ZomroError as exc:
+        raise _SharedLoginFailed(fresh_copy(exc)) from None
+    except asyncio.CancelledError:
+        if task.cancelled() and not _being_cancelled():
+            raise _SharedLoginFailed(ZomroError("the client was closed")) from None
+        raise
 
 
 class ApiSession:
@@ -243,9 +268,8 @@ class ApiSession:
         self.username = username
         self._password = password
         self._session_id = token
-        self._proven = token is not None  # whether the current session served a call
-        self._unproven_logins = 0
-        self._logged_in_at = -math.inf  # when the current session was made, on the clock
+        # The last session a check found ended: later refusals of it need no check.
+        self._ended_session: str | None = None
         self._secrets = Secrets([token, password])
         self.max_in_flight = max_in_flight
         self._rate = RateLimit(max_rate, clock) if max_rate is not None else None
@@ -293,14 +317,17 @@ class ApiSession:
         return bound[1] if bound is not None and bound[0] is self else self._epoch
 
     async def aclose(self) -> None:
-        """End the login under way and every request in flight; operations begun
-        before fail from here on; later ones start afresh.
+        """End the login and session checks under way and every request in
+        flight; operations begun before fail from here on; later ones start afresh.
         """
         self._epoch += 1
         state, self._state = self._state, None
-        if state is not None and state.login is not None and not state.login.done():
-            state.login.cancel()
-            await asyncio.gather(state.login, return_exceptions=True)
+        if state is not None:
+            renewals = [state.login, *(check.task for check in state.session_checks.values())]
+            under_way = [task for task in renewals if task is not None and not task.done()]
+            for task in under_way:
+                task.cancel()
+            await asyncio.gather(*under_way, return_exceptions=True)
         await self.transport.aclose()
 
     async def call(
@@ -433,29 +460,64 @@ class ApiSession:
 
     async def _call_with_auth(self, func: str, fields: Mapping[str, str], epoch: int) -> _Answer:
         session_id = await self._current_session(epoch)
-        for _ in range(_MAX_SESSIONS_PER_CALL):
+        for _ in range(_MAX_SESSIONS_PER_CALL - 1):
             try:
-                answer = await self._send(func, {**fields, "auth": session_id}, epoch)
+                return await self._send(func, {**fields, "auth": session_id}, epoch)
             except AuthError:
-                if not self.can_login or not self._may_login_again(session_id):
-                    raise
-            else:
-                if session_id == self._session_id and not self._proven:
-                    self._proven, self._unproven_logins = True, 0
-                return answer
+                if not self.can_login or not await self._session_ended(session_id, epoch):
+                    raise  # the session lives: the refusal is about this call
             session_id = await self._login(stale=session_id, epoch=epoch)
-        raise AuthError("the API refused every session this call was given")
+        # The backstop: the last session's refusal is final, whatever the reason.
+        return await self._send(func, {**fields, "auth": session_id}, epoch)
 
-    def _may_login_again(self, refused: str) -> bool:
-        if refused != self._session_id:
-            return True  # another caller replaced it already: try the new one
-        if self._proven:
-            return True  # it served calls before: it expired, log in again
-        if self.clock.monotonic() - self._logged_in_at >= _FRESH_REFUSAL:
-            return True  # refused after waiting unused: it may have expired meanwhile
-        # A session refused at once, before serving any call: another fresh one is
-        # tried once, and the same refusal of that one is final.
-        return self._unproven_logins < _MAX_UNPROVEN_LOGINS
+    async def _session_ended(self, refused: str, epoch: int) -> bool:
+        """Whether the session that refused a call has ended (expired, logged out),
+        rather than the account lacking rights for the call: BILLmanager answers
+        both with an `access` error, and `SESSION_CHECK_FUNC` tells them apart.
+
+        A check asked after the refusal came is shared by the calls refused
+        meanwhile. One asked before it may have found the session alive just
+        before it ended: if so, it is asked again.
+        """
+        state = self._loop_state()
+        state.refusals += 1
+        refusal = state.refusals
+        while True:
+            if refused != self._session_id or refused == self._ended_session:
+                return True  # replaced by another caller's login, or found ended
+            check = state.session_checks.get(refused)
+            if check is None:
+                check = _SessionCheck(
+                    state.loop.create_task(self._check_session(refused, epoch)), state.refusals
+                )
+                state.session_checks[refused] = check
+                check.task.add_done_callback(_retrieve)
+                check.task.add_done_callback(functools.partial(_forget_check, state, refused))
+            ended = await _shared_outcome(check.task)
+            if ended or check.covers >= refusal:
+                return ended
+
+    async def _check_session(self, session_id: str, epoch: int) -> bool:
+        try:
+            answer = await call_with_retries(
+                lambda: self._send(SESSION_CHECK_FUNC, {"auth": session_id}, epoch),
+                policy=self.retry,
+                clock=self.clock,
+                on_retry=self._count_retry,
+            )
+        except AuthError:
+            self._ended_session = session_id
+            logger.debug("the refused session has ended: logging in again")
+            return True
+        if _document.asks_for_second_factor(answer.doc):
+            raise AuthError(
+                "the account asks for a two-factor code, which the client does not "
+                "send: give it a session you completed yourself as a token "
+                "(see docs/authentication.md)",
+                type="access",
+                func=SESSION_CHECK_FUNC,
+            )
+        return False
 
     async def _current_session(self, epoch: int) -> str:
         if self._session_id is not None:
@@ -475,16 +537,7 @@ class ApiSession:
         if login is None or login.done():
             login = state.login = state.loop.create_task(self._log_in(epoch))
             login.add_done_callback(_retrieve)
-        try:
-            # Shielded: a caller that is cancelled must not end the login of the others.
-            return await asyncio.shield(login)
-        except ZomroError as exc:
-            # Each caller raises its own copy; none retries what the login retried.
-            raise _SharedLoginFailed(fresh_copy(exc)) from None
-        except asyncio.CancelledError:
-            if login.cancelled() and not _being_cancelled():
-                raise _SharedLoginFailed(ZomroError("the client was closed")) from None
-            raise
+        return await _shared_outcome(login)
 
     async def _log_in(self, epoch: int) -> str:
         fields = {"username": self.username or "", "password": self._password or ""}
@@ -497,9 +550,7 @@ class ApiSession:
         session_id = _document.session_id(answer.doc)
         self.logins += 1
         self._secrets.add_session(session_id)
-        self._session_id, self._proven = session_id, False
-        self._logged_in_at = self.clock.monotonic()
-        self._unproven_logins += 1  # until a call succeeds with it
+        self._session_id = session_id
         return session_id
 
     async def _acquire_slot(self, state: _LoopState) -> None:

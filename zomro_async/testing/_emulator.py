@@ -20,6 +20,8 @@ or in the private `_emulator_model` and `_emulator_images`):
   backend finished, the proxy gave up on it; a delete whose answer was lost
   has still happened, so a repeat finds the snapshot `Deleting`, or, once it
   is gone, answers `missed` on `elid`.
+- an ended session refuses every call but `auth` with `access`, `whoami` and
+  `keepalive` included; a live one answers them `doc.ok` (`_dispatch`).
 
 Beyond snapshots (instances, stored filters, `image.edit`, rebuilds: see the
 Cloud VPS notes), the guesses are:
