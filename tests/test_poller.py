@@ -451,8 +451,13 @@ async def test_a_wait_that_leaves_the_line_passes_its_turn_on(clock: VirtualCloc
 async def ended_before(clock: VirtualClock, seconds: float, wait: asyncio.Future[Any]) -> None:
     """Fail, rather than hang, when `wait` is still pending `seconds` later on `clock`."""
     guard = asyncio.ensure_future(clock.sleep(seconds))
-    await asyncio.wait({wait, guard}, return_when=asyncio.FIRST_COMPLETED)
+    # A wait is also a coroutine, which asyncio.wait() refuses: watch its end.
+    ended = asyncio.Event()
+    wait.add_done_callback(lambda _: ended.set())
+    watcher = asyncio.ensure_future(ended.wait())
+    await asyncio.wait({watcher, guard}, return_when=asyncio.FIRST_COMPLETED)
     guard.cancel()
+    watcher.cancel()
     assert wait.done(), f"the wait still hangs {seconds} s on"
 
 
@@ -601,3 +606,78 @@ def test_a_watch_left_on_a_loop_no_longer_running_is_not_joined() -> None:
 
     with left_on_a_stopped_loop(fake, clock, poller, 1, 101):
         assert asyncio.run(second_loop()).id == 101  # the same listing, a new watch
+
+
+# -- the wait itself: a future that is also a coroutine --------------------------------
+
+
+async def test_a_wait_is_a_future_that_gather_takes_without_a_task(clock: VirtualClock) -> None:
+    fake = FakeInstances(clock)
+    snapshots = Snapshots(fake, clock)
+    for n in range(50):
+        fake.add(1, n, ready_at=5.0)
+    tasks_before = len(asyncio.all_tasks())
+    waits = [
+        snapshots.poller.wait(
+            snapshots.listing(1), n, timeout=60.0, judge=judge_active, goal="Active"
+        )
+        for n in range(50)
+    ]
+    assert all(asyncio.isfuture(w) for w in waits)
+    gathered = asyncio.gather(*waits)
+    # One watch task for the instance; none per wait, none for the gather.
+    assert len(asyncio.all_tasks()) - tasks_before == 1
+    assert [s.id for s in await gathered] == list(range(50))
+
+
+async def test_a_task_drives_a_wait_as_a_coroutine(clock: VirtualClock) -> None:
+    fake = FakeInstances(clock)
+    snapshots = Snapshots(fake, clock)
+    fake.add(1, 7, ready_at=5.0)
+    listing = snapshots.listing(1)
+
+    driven = asyncio.create_task(
+        snapshots.poller.wait(listing, 7, timeout=60.0, judge=judge_active, goal="Active")
+    )
+    async with asyncio.TaskGroup() as group:
+        grouped = group.create_task(
+            snapshots.poller.wait(listing, 7, timeout=60.0, judge=judge_active, goal="Active")
+        )
+
+    assert (await driven).status is z.SnapshotStatus.ACTIVE
+    assert grouped.result().id == 7
+    assert snapshots.poller.watched == 0  # the watch ended with its two waits
+
+
+async def test_a_task_cancelled_before_its_first_step_leaves_the_watch(
+    clock: VirtualClock,
+) -> None:
+    fake = FakeInstances(clock)
+    snapshots = Snapshots(fake, clock)
+    fake.add(1, 7, ready_at=500.0)
+    wait = snapshots.poller.wait(
+        snapshots.listing(1), 7, timeout=600.0, judge=judge_active, goal="Active"
+    )
+    task = asyncio.create_task(wait)
+    task.cancel()  # before the task ever stepped the wait
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert wait.cancelled()  # type: ignore[attr-defined]
+    await clock.sleep(100.0)
+    assert snapshots.poller.watched == 0
+    assert fake.calls[1] <= 1
+
+
+def test_a_wait_asked_with_no_loop_running_is_a_coroutine_that_waits_once_run() -> None:
+    clock = VirtualClock()
+    fake = FakeInstances(clock)
+    snapshots = Snapshots(fake, clock)
+    fake.add(1, 7, ready_at=5.0)
+
+    wait = snapshots.poller.wait(
+        snapshots.listing(1), 7, timeout=60.0, judge=judge_active, goal="Active"
+    )
+
+    assert not asyncio.isfuture(wait)
+    assert asyncio.run(wait).status is z.SnapshotStatus.ACTIVE  # type: ignore[arg-type]

@@ -430,3 +430,39 @@ async def test_token_client_wait_fails_when_its_session_ends(
     with pytest.raises(z.AuthError):
         await asyncio.wait_for(waiter, 5.0)
     assert zomro_clock.monotonic() < 600.0
+
+
+# -- the wait itself -------------------------------------------------------------------
+
+
+async def test_gathered_waits_on_one_instance_make_no_task_each(
+    start_emulator: StartEmulator, connect: Connect
+) -> None:
+    emulator = await start_emulator(time_to_active=30.0)
+    emulator.add_instance(VM, snapshots=1)
+    client = connect(emulator)
+    (first,) = await client.snapshots.list(VM)
+    second = await client.snapshots.create(VM, "second")
+    tasks_before = len(asyncio.all_tasks())
+
+    waits = [client.snapshots.wait_active(VM, s.id) for s in (first, second)] * 20
+    waits += [second.wait_active() for _ in range(20)]
+    gathered = asyncio.gather(*waits)
+
+    assert len(asyncio.all_tasks()) - tasks_before == 1  # the instance's one watch
+    assert {s.id for s in await gathered} == {first.id, second.id}
+
+
+async def test_a_wait_with_bad_arguments_raises_at_the_call(
+    start_emulator: StartEmulator, connect: Connect
+) -> None:
+    emulator = await start_emulator()
+    emulator.add_instance(VM)
+    client = connect(emulator)
+    with pytest.raises(TypeError):
+        client.snapshots.wait_active("1", 2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        client.backups.wait_active(VM, 2, timeout=-1.0)
+    with pytest.raises(ValueError):
+        client.images.wait_deleted(0)
+    assert emulator.calls[LIST] == 0

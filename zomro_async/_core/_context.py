@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -110,9 +109,9 @@ class ResourceManager:
         item_id: int,
         timeout: float,
         on_update: Callable[[ItemT], object] | None,
-    ) -> asyncio.Future[ItemT]:
+    ) -> Coroutine[Any, Any, ItemT]:
         """The poller's wait for `item_id` of `listing` to be Active (checked timeout
-        and callback), as the future the caller awaits."""
+        and callback), as the awaitable the caller gets (see `Poller.wait`)."""
         return self.poller.wait(
             listing,
             item_id,
@@ -122,9 +121,11 @@ class ResourceManager:
             on_update=check_callback(on_update, "on_update"),
         )
 
-    async def _await_gone(self, listing: Listing[Any], item_id: int, timeout: float) -> None:
-        """Return once `item_id` is no longer listed, through the shared poller."""
-        await self.poller.wait(
+    def _await_gone(
+        self, listing: Listing[Any], item_id: int, timeout: float
+    ) -> Coroutine[Any, Any, None]:
+        """The poller's wait for `item_id` to be no longer listed (checked timeout)."""
+        return self.poller.wait(
             listing, item_id, timeout=check_timeout(timeout), judge=judge_deleted, goal="deleted"
         )
 

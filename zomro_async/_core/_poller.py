@@ -9,7 +9,7 @@ import contextvars
 import functools
 import logging
 import random
-from collections.abc import Callable, Coroutine, Hashable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Generator, Hashable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
@@ -167,18 +167,22 @@ def judge_deleted(
 # -- waiting ----------------------------------------------------------------------
 
 
-class _Waiter(asyncio.Future[Any]):
-    """One wait on a watch, and the future its caller awaits: its deadline, its
-    judge and the last state seen.
+class _Waiter(asyncio.Future[T], Coroutine[Any, Any, T]):
+    """One wait on a watch, and what its caller awaits: its deadline, its judge
+    and the last state seen.
 
     One object, with no coroutine of its own: ten thousand waits under way are
-    that many fewer objects for the garbage collector to walk. The poller
-    settles it; a waiter the caller cancels (its task was cancelled, or a
-    timeout of its own) leaves the watch at once, so that the last one to go
-    ends the watch's loop and the listing in flight.
+    that many fewer objects for the garbage collector to walk, and `gather()`
+    of ten thousand of them makes no task for any. It is a future, so `await`,
+    `gather`, `wait_for` and `shield` take it as it is; and it speaks the
+    coroutine protocol, so `create_task`, a `TaskGroup` and `asyncio.run` do
+    too. The poller settles it; a waiter the caller cancels (its task was
+    cancelled, or a timeout of its own) leaves the watch at once, so that the
+    last one to go ends the watch's loop and the listing in flight.
     """
 
     __slots__ = (
+        "_steps",
         "checked",
         "deadline",
         "final_at",
@@ -223,6 +227,7 @@ class _Waiter(asyncio.Future[Any]):
         # timeout=0: one check, awaited however long its listing takes.
         self.once = once
         self.checked = False
+        self._steps: Generator[Any, None, T] | None = None
 
     def cancel(self, msg: Any | None = None) -> bool:
         """Cancel the wait, and leave the watch."""
@@ -230,6 +235,29 @@ class _Waiter(asyncio.Future[Any]):
             return False
         self.poller._leave(self.watch, self)
         return True
+
+    # -- the coroutine protocol, for a task that drives the wait (`create_task`) --
+
+    def send(self, value: None, /) -> Any:
+        """Step the wait as a coroutine: the future's own `await` does the work."""
+        if self._steps is None:
+            self._steps = self.__await__()
+        return self._steps.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> Any:
+        """Give the wait up, as a task does that was cancelled before its first
+        step: it leaves the watch, and the error is raised."""
+        self.cancel()
+        if self._steps is None:
+            self._steps = self.__await__()
+        if val is None and tb is None:
+            return self._steps.throw(typ)
+        return self._steps.throw(typ, val, tb)
+
+    def close(self) -> None:
+        """Drop the coroutine's steps (the wait goes on for any other awaiter)."""
+        if self._steps is not None:
+            self._steps.close()
 
     def due(self, now: float) -> bool:
         """Whether the deadline has come (a one-check wait: once it was checked)."""
@@ -295,7 +323,7 @@ class _Watch:
 
     def __init__(self, listing: Listing[Any]) -> None:
         self.listing = listing
-        self.waiters: list[_Waiter] = []
+        self.waiters: list[_Waiter[Any]] = []
         self.task: asyncio.Task[None] | None = None
         self.round: asyncio.Task[Sequence[Item]] | None = None
         self.wake: asyncio.Future[None] | None = None
@@ -413,15 +441,21 @@ class Poller:
         judge: Judge[V, T],
         goal: str,
         on_update: OnUpdate[V] | None = None,
-    ) -> asyncio.Future[T]:
-        """Join the watch of `listing` for `item_id`: the future of the wait's outcome.
+    ) -> Coroutine[Any, Any, T]:
+        """Join the watch of `listing` for `item_id`: the wait, a future that is
+        also a coroutine (see `_Waiter`), settled with the wait's outcome.
 
         The wait is checked at once (or rides on the listing in flight), then on
         the watch's schedule, until `judge` ends it or the deadline fails it with
         `WaitTimeout`. Cancelling the future (or the task awaiting it) ends the
-        wait; the watch's loop ends with its last wait.
+        wait; the watch's loop ends with its last wait. Called with no event loop
+        running (`asyncio.run(client.snapshots.wait_active(...))`), it returns a
+        plain coroutine that joins the watch once it runs.
         """
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._wait_once_running(listing, item_id, timeout, judge, goal, on_update)
         now = self._clock.monotonic()
         final_at = now + timeout - min(self._poll.final_lead, timeout / 2)
         watch = self._watches.get(listing.key)
@@ -429,7 +463,7 @@ class Poller:
         # longer running, say), cannot serve this wait: it gets its own.
         if watch is None or not _polls_on(watch, loop):
             watch = self._watches[listing.key] = _Watch(listing)
-        waiter = _Waiter(
+        waiter: _Waiter[T] = _Waiter(
             self,
             watch,
             item_id,
@@ -453,10 +487,23 @@ class Poller:
             watch.task = loop.create_task(self._run(watch))
         return waiter
 
+    async def _wait_once_running(
+        self,
+        listing: Listing[V],
+        item_id: int,
+        timeout: float,
+        judge: Judge[V, T],
+        goal: str,
+        on_update: OnUpdate[V] | None,
+    ) -> T:
+        return await self.wait(
+            listing, item_id, timeout=timeout, judge=judge, goal=goal, on_update=on_update
+        )
+
     def _ride(
         self,
         watch: _Watch,
-        waiter: _Waiter,
+        waiter: _Waiter[Any],
         round_: asyncio.Task[Sequence[Item]],
         started: float,
     ) -> None:
@@ -467,7 +514,7 @@ class Poller:
             watch.recheck = watch.prove_absence = True
             watch.wake_up()
 
-    def _leave(self, watch: _Watch, waiter: _Waiter) -> None:
+    def _leave(self, watch: _Watch, waiter: _Waiter[Any]) -> None:
         """A cancelled wait leaves; the last one to go stops the watch's loop."""
         with contextlib.suppress(ValueError):
             watch.waiters.remove(waiter)
@@ -574,7 +621,7 @@ class Poller:
             if self._watches.get(watch.listing.key) is watch:
                 del self._watches[watch.listing.key]
 
-    async def _take_turn(self, watch: _Watch, pending: list[_Waiter]) -> list[_Waiter]:
+    async def _take_turn(self, watch: _Watch, pending: list[_Waiter[Any]]) -> list[_Waiter[Any]]:
         """Wait, while the poller has all its listings in flight, for one to end
         (failing waiters whose deadline comes meanwhile); the waits still pending
         then, for which the turn is taken (none: no one is left to list for)."""
@@ -596,7 +643,7 @@ class Poller:
             turns.leave_line(turn)
         return pending
 
-    def _pending(self, watch: _Watch) -> list[_Waiter]:
+    def _pending(self, watch: _Watch) -> list[_Waiter[Any]]:
         """The watch's waits still waiting, after failing those whose deadline came;
         the watch keeps only these (a settled wait has left)."""
         now = self._clock.monotonic()
@@ -611,7 +658,7 @@ class Poller:
         watch.waiters = pending[:]
         return pending
 
-    def _until_deadline(self, pending: list[_Waiter]) -> float | None:
+    def _until_deadline(self, pending: list[_Waiter[Any]]) -> float | None:
         """Seconds to the earliest deadline that can fail a waiter during this round."""
         deadlines = [w.deadline for w in pending if not w.once or w.checked]
         if not deadlines:
@@ -622,7 +669,7 @@ class Poller:
         self,
         watch: _Watch,
         round_: asyncio.Task[Sequence[Item]],
-        served: list[_Waiter],
+        served: list[_Waiter[Any]],
         proves_absence: bool,
     ) -> bool:
         """Hand a finished listing to the waiters it was made for (riders had theirs);

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from .._checks import check_id, check_name
 from .._core import _document
@@ -176,17 +177,18 @@ class ImagesManager(ResourceManager):
                 ).run()
 
     # No operation of its own: it sends nothing, the client's poller lists, and
-    # aclose() ends the poller (and its waits). One coroutine less per wait.
-    async def wait_active(
+    # aclose() ends the poller (and its waits). The wait is what the caller awaits.
+    def wait_active(
         self,
         image_id: int,
         *,
         timeout: float = 4 * 3600.0,
         on_update: Callable[[Image], object] | None = None,
-    ) -> Image:
+    ) -> Coroutine[Any, Any, Image]:
         """Await an image's `ACTIVE` state (a copy's end); the default allows four hours.
 
-        All waits share one `image` listing a tick, whatever their number.
+        All waits share one `image` listing a tick, whatever their number. As
+        `snapshots.wait_active`, the wait starts at the call.
 
         Raises:
             ImageFailed: it reached a failed state, or disappeared.
@@ -195,7 +197,7 @@ class ImagesManager(ResourceManager):
             TypeError, ValueError: bad id, timeout or callback (nothing is sent).
         """
         image_id = check_id(image_id, "image_id")
-        return await self._await_active(self._listing, image_id, timeout, on_update)
+        return self._await_active(self._listing, image_id, timeout, on_update)
 
     @one_operation
     async def delete(self, image_id: int) -> None:
@@ -212,15 +214,15 @@ class ImagesManager(ResourceManager):
         image_id = check_id(image_id, "image_id")
         await self._delete(_DELETE, {"elid": str(image_id)}, self._listed, image_id)
 
-    # As wait_active: the poller lists, and aclose() ends it.
-    async def wait_deleted(self, image_id: int, *, timeout: float = 600.0) -> None:
+    # As wait_active: the poller lists, aclose() ends it, the wait starts at the call.
+    def wait_deleted(self, image_id: int, *, timeout: float = 600.0) -> Coroutine[Any, Any, None]:
         """Await the moment an image is no longer listed.
 
         Raises:
             WaitTimeout: still listed at the deadline.
         """
         image_id = check_id(image_id, "image_id")
-        await self._await_gone(self._listing, image_id, timeout)
+        return self._await_gone(self._listing, image_id, timeout)
 
     @one_operation
     async def details(self, image_id: int, *, instance_id: int | None = None) -> dict[str, str]:

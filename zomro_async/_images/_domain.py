@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, Self, cast
 
 import attrs
@@ -131,8 +131,9 @@ class InstanceImage(Bound["InstanceImageCalls"]):
         """
         return cast(Self, await self._bound().get(self.instance_id, self.id))
 
-    async def wait_active(self, timeout: float = 3600.0) -> Self:
-        """Await `ACTIVE` through the client's shared poller.
+    def wait_active(self, timeout: float = 3600.0) -> Coroutine[Any, Any, Self]:
+        """Await `ACTIVE` through the client's shared poller (the wait starts at
+        the call; see `client.snapshots.wait_active`).
 
         Args:
             timeout: seconds to wait.
@@ -145,8 +146,8 @@ class InstanceImage(Bound["InstanceImageCalls"]):
             WaitTimeout: the deadline passed; `.last` is the last state seen.
             RuntimeError: it is not bound to a client.
         """
-        found = await self._bound().wait_active(self.instance_id, self.id, timeout=timeout)
-        return cast(Self, found)
+        wait = self._bound().wait_active(self.instance_id, self.id, timeout=timeout)
+        return cast("Coroutine[Any, Any, Self]", wait)
 
     async def delete(self) -> None:
         """Ask the API to delete it; `wait_deleted()` awaits its disappearance.
@@ -158,14 +159,14 @@ class InstanceImage(Bound["InstanceImageCalls"]):
         """
         await self._bound().delete(self.instance_id, self.id)
 
-    async def wait_deleted(self, timeout: float = 600.0) -> None:
-        """Await the moment it is no longer listed.
+    def wait_deleted(self, timeout: float = 600.0) -> Coroutine[Any, Any, None]:
+        """Await the moment it is no longer listed (the wait starts at the call).
 
         Raises:
             WaitTimeout: still listed at the deadline.
             RuntimeError: it is not bound to a client.
         """
-        await self._bound().wait_deleted(self.instance_id, self.id, timeout=timeout)
+        return self._bound().wait_deleted(self.instance_id, self.id, timeout=timeout)
 
     async def protect(self) -> None:
         """Protect it from deletion (rotations never touch it then).
@@ -264,15 +265,16 @@ class Image(Bound["ImageCalls"]):
         """
         return await self._bound().get(self.id)
 
-    async def wait_active(self, timeout: float = 4 * 3600.0) -> Image:
-        """Await `ACTIVE` (a copy can take hours: the default is four).
+    def wait_active(self, timeout: float = 4 * 3600.0) -> Coroutine[Any, Any, Image]:
+        """Await `ACTIVE` (a copy can take hours: the default is four); the wait
+        starts at the call.
 
         Raises:
             ImageFailed: a failed state, or it disappeared.
             WaitTimeout: the deadline passed; `.last` is the last state seen.
             RuntimeError: it is not bound to a client.
         """
-        return await self._bound().wait_active(self.id, timeout=timeout)
+        return self._bound().wait_active(self.id, timeout=timeout)
 
     async def delete(self) -> None:
         """Ask the API to delete it (`image.delete`); `wait_deleted()` awaits the end.
@@ -283,14 +285,14 @@ class Image(Bound["ImageCalls"]):
         """
         await self._bound().delete(self.id)
 
-    async def wait_deleted(self, timeout: float = 600.0) -> None:
-        """Await the moment it is no longer listed.
+    def wait_deleted(self, timeout: float = 600.0) -> Coroutine[Any, Any, None]:
+        """Await the moment it is no longer listed (the wait starts at the call).
 
         Raises:
             WaitTimeout: still listed at the deadline.
             RuntimeError: it is not bound to a client.
         """
-        await self._bound().wait_deleted(self.id, timeout=timeout)
+        return self._bound().wait_deleted(self.id, timeout=timeout)
 
     async def copy(self, *, region: str, name: str | None = None) -> Image:
         """Copy it to another region (see `ImagesManager.copy`).

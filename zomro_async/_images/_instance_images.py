@@ -7,7 +7,7 @@ import builtins
 import contextlib
 import datetime
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
@@ -357,21 +357,26 @@ class InstanceImages(ResourceManager, Generic[IM]):
         )
 
     # No operation of its own: it sends nothing, the client's poller lists, and
-    # aclose() ends the poller (and its waits). One coroutine less per wait.
-    async def wait_active(
+    # aclose() ends the poller (and its waits). No coroutine at all: the wait is
+    # what the caller awaits, and gather() of ten thousand makes no task.
+    def wait_active(
         self,
         instance_id: int,
         image_id: int,
         *,
         timeout: float = 3600.0,
         on_update: Callable[[IM], object] | None = None,
-    ) -> IM:
+    ) -> Coroutine[Any, Any, IM]:
         """Await a snapshot's (or backup's) `ACTIVE` state, from ids alone (e.g. after a restart).
 
         The wait joins the client's shared poller: it is checked at once, then
         with the poll backoff; the last check starts `PollPolicy.final_lead`
         before the deadline, which is hard. A listing that fails transiently
         does not end the wait: it polls on until the deadline.
+
+        Inside a running event loop the wait starts at the call, as with
+        `asyncio.ensure_future`, and bad arguments raise at once: await it,
+        gather it, or hand it to `create_task`; cancelling it ends it.
 
         Args:
             instance_id: the instance.
@@ -394,12 +399,12 @@ class InstanceImages(ResourceManager, Generic[IM]):
         """
         instance_id = check_id(instance_id, "instance_id")
         image_id = check_id(image_id, f"{self._kind.what}_id")
-        return await self._await_active(self._listing(instance_id), image_id, timeout, on_update)
+        return self._await_active(self._listing(instance_id), image_id, timeout, on_update)
 
-    # As wait_active: the poller lists, and aclose() ends it.
-    async def wait_deleted(
+    # As wait_active: the poller lists, aclose() ends it, the wait starts at the call.
+    def wait_deleted(
         self, instance_id: int, image_id: int, *, timeout: float = 600.0
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
         """Await the moment a snapshot or backup is no longer listed (after `delete`).
 
         Raises:
@@ -408,7 +413,7 @@ class InstanceImages(ResourceManager, Generic[IM]):
         """
         instance_id = check_id(instance_id, "instance_id")
         image_id = check_id(image_id, f"{self._kind.what}_id")
-        await self._await_gone(self._listing(instance_id), image_id, timeout)
+        return self._await_gone(self._listing(instance_id), image_id, timeout)
 
     def create_many(
         self,
