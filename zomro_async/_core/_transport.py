@@ -208,6 +208,17 @@ def _os_reason(error: OSError) -> str:
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    length = response.content_length
+    if (
+        length is not None
+        and length <= MAX_BODY_BYTES
+        and "Content-Encoding" not in response.headers
+    ):
+        # The usual answer: a declared length under the cap, not compressed, so
+        # the body is that long. Read in one step (a stream costs more awaits).
+        return await response.read()
+    # Compressed (its length says nothing of what it inflates to), of no declared
+    # length, or declared too long: counted as it comes.
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(64 * 1024):
