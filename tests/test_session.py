@@ -517,3 +517,48 @@ async def test_listings_remembered_are_bounded_the_least_recent_forgotten(
     assert await session.list_rows("instances.snapshots", {"elid": "1"}) is firsts[0]
     assert await session.list_rows("instances.snapshots", {"elid": "2"}) is not firsts[1]
     assert len(session._listed) == 2
+
+
+async def test_a_check_refused_otherwise_leaves_the_calls_refusal_standing(
+    api: FakeApi, login_client: z.ZomroClient
+) -> None:
+    # A whoami this account is not offered tells nothing: the call's refusal stands.
+    api.on("auth", LOGIN)
+    api.on("instances.snapshots", EXPIRED)
+    api.on("whoami", error("missed", "func", "Function 'whoami' not found"))
+    with pytest.raises(z.AuthError) as caught:
+        await login_client.snapshots.list(1)
+    assert caught.value.func == "instances.snapshots"
+    assert api.funcs() == ["auth", "instances.snapshots", "whoami"]
+
+
+async def test_a_check_that_ended_before_a_refusal_is_asked_again_not_spun_on(
+    api: FakeApi, login_client: z.ZomroClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A finished check stays listed until its done callback runs, a loop pass
+    # later; a refusal it does not cover must ask anew, not await it again and
+    # again without ever yielding (which froze the event loop).
+    from zomro_async._core import _session
+
+    api.on("auth", LOGIN)
+    api.on("instances.snapshots", listing())
+    api.on("whoami", LIVE)
+    await login_client.snapshots.list(1)
+    session = login_client._api
+    state = session._loop_state()
+    finished: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    finished.set_result(False)
+    sid = "sid-first-0001"
+    state.session_checks[sid] = _session._SessionCheck(finished, covers=state.refusals)  # type: ignore[arg-type]
+    awaited = 0
+    shared_outcome = _session._shared_outcome
+
+    async def counted(task: Any) -> Any:
+        nonlocal awaited
+        awaited += 1
+        assert awaited < 5, "the refusal spins on a check that cannot answer it"
+        return await shared_outcome(task)
+
+    monkeypatch.setattr(_session, "_shared_outcome", counted)
+    assert await session._session_ended(sid, session._epoch) is False
+    assert api.funcs().count("whoami") == 1  # asked anew, once

@@ -486,7 +486,9 @@ class ApiSession:
             if refused != self._session_id or refused == self._ended_session:
                 return True  # replaced by another caller's login, or found ended
             check = state.session_checks.get(refused)
-            if check is None:
+            # A check that ended before this refusal came cannot answer it (it may
+            # still be listed: it leaves in a done callback, a loop pass later).
+            if check is None or (check.task.done() and check.covers < refusal):
                 check = _SessionCheck(
                     state.loop.create_task(self._check_session(refused, epoch)), state.refusals
                 )
@@ -509,6 +511,11 @@ class ApiSession:
             self._ended_session = session_id
             logger.debug("the refused session has ended: logging in again")
             return True
+        except ApiError as exc:
+            # The check was refused otherwise (say, not offered to this account):
+            # it tells nothing, and the call's own refusal stands.
+            logger.debug("the session check was refused (%s): the refusal stands", exc.type)
+            return False
         if _document.asks_for_second_factor(answer.doc):
             raise AuthError(
                 "the account asks for a two-factor code, which the client does not "
