@@ -92,6 +92,36 @@ async def test_delete_retries_transient_faults(api: FakeApi, client: z.ZomroClie
     assert api.funcs() == ["image.delete", "image.delete"]
 
 
+async def test_a_delete_whose_retries_ran_out_looks_in_a_listing_that_clears_anew(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    # Every attempt failed and the snapshot is listed Active: not deleted. The
+    # look cleared the stored filter itself, though one was cleared a moment
+    # ago: a filter saved since could have hidden the row and read as "done".
+    quick = z.RetryPolicy(attempts=3, initial_wait=0.0, max_wait=0.0, jitter=0.0)
+    api.on("instances.snapshots", listing(row(9)))
+    api.on("image.delete", (502, "<html>bad gateway</html>"))
+    async with make_client(retry=quick) as client:
+        await client.snapshots.list(INSTANCE)
+        with pytest.raises(z.TransportError):
+            await client.snapshots.delete(INSTANCE, 9)
+    assert api.funcs() == ["instances.snapshots", *["image.delete"] * 3, "instances.snapshots"]
+    assert len(api.filter_forms) == 2
+
+
+async def test_a_delete_whose_look_is_refused_raises_its_own_error(
+    api: FakeApi, make_client: Callable[..., z.ZomroClient]
+) -> None:
+    quick = z.RetryPolicy(attempts=2, initial_wait=0.0, max_wait=0.0, jitter=0.0)
+    api.on("instances.snapshots", error("value", "elid", "cannot list"))
+    api.on("image.delete", (502, "<html>bad gateway</html>"))
+    async with make_client(retry=quick) as client:
+        with pytest.raises(z.TransportError) as caught:
+            await client.snapshots.delete(INSTANCE, 9)
+    assert caught.value.status == 502
+    assert isinstance(caught.value.__context__, z.InvalidRequestError)
+
+
 # -- validation: nothing is sent --------------------------------------------------
 
 

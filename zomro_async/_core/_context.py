@@ -10,12 +10,12 @@ import attrs
 
 from .._checks import check_callback, check_timeout
 from .._clock import Clock
-from .._exceptions import TransportError
+from .._exceptions import TransportError, ZomroError
 from ._locks import KeyedLocks
 from ._poller import Item, Listing, Poller, PollPolicy, judge_active, judge_deleted
 from ._reconcile import Evidence, Reconciler
 from ._retry import RetryPolicy
-from ._session import ApiSession
+from ._session import ApiSession, filters_cleared_anew
 
 logger = logging.getLogger("zomro_async")
 
@@ -142,15 +142,19 @@ class ResourceManager:
         A repeat that finds the item gone after an attempt whose answer was lost
         is a success (the lost attempt did it). While the item lingers as
         Deleting, though, each repeat is done again and may lose its answer
-        again; then the listing, not the last answer, tells. A look that fails
-        too says nothing: the delete's own error is raised.
+        again; then the listing (one that clears the stored filter itself), not
+        the last answer, tells. A look that fails too says nothing: the delete's
+        own error is raised.
         """
         try:
             await self._api.call(func, fields, done_if_gone=True)
         except TransportError as failed:
             try:
-                listed = await listing()
-            except TransportError:
+                # Absence proves the delete only in a listing that cleared the
+                # stored filter itself: one saved meanwhile could hide the row.
+                with filters_cleared_anew():
+                    listed = await listing()
+            except ZomroError:
                 raise failed from failed.__cause__
             current = next((item for item in listed if item.id == item_id), None)
             if current is not None and not current.status.being_deleted:
