@@ -16,6 +16,7 @@ LAYERS: dict[str, int] = {
     "zomro_async._checks": 0,
     "zomro_async._status": 0,
     "zomro_async._binding": 0,
+    "zomro_async._awaiting": 0,
     "zomro_async._snapshots._domain": 0,
     "zomro_async._images._domain": 0,
     "zomro_async._backups._domain": 0,

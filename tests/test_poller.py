@@ -681,3 +681,33 @@ def test_a_wait_asked_with_no_loop_running_is_a_coroutine_that_waits_once_run() 
 
     assert not asyncio.isfuture(wait)
     assert asyncio.run(wait).status is z.SnapshotStatus.ACTIVE  # type: ignore[arg-type]
+
+
+async def test_tasks_may_drive_one_wait_together_and_after_it_ended(clock: VirtualClock) -> None:
+    fake = FakeInstances(clock)
+    snapshots = Snapshots(fake, clock)
+    fake.add(1, 7, ready_at=5.0)
+    wait = snapshots.poller.wait(
+        snapshots.listing(1), 7, timeout=60.0, judge=judge_active, goal="Active"
+    )
+
+    first, second = asyncio.create_task(wait), asyncio.create_task(wait)
+    assert [s.id for s in await asyncio.gather(first, second, wait)] == [7, 7, 7]
+    assert (await asyncio.create_task(wait)).id == 7  # one more, after the end
+
+
+async def test_a_wait_dropped_unstarted_as_a_coroutine_leaves_the_watch(
+    clock: VirtualClock,
+) -> None:
+    fake = FakeInstances(clock)
+    snapshots = Snapshots(fake, clock)
+    fake.add(1, 7, ready_at=500.0)
+    wait = snapshots.poller.wait(
+        snapshots.listing(1), 7, timeout=600.0, judge=judge_active, goal="Active"
+    )
+
+    wait.close()  # as a task group that refuses a coroutine does
+
+    assert wait.cancelled()  # type: ignore[attr-defined]
+    await clock.sleep(100.0)
+    assert snapshots.poller.watched == 0

@@ -466,3 +466,32 @@ async def test_a_wait_with_bad_arguments_raises_at_the_call(
     with pytest.raises(ValueError):
         client.images.wait_deleted(0)
     assert emulator.calls[LIST] == 0
+
+
+async def test_the_waits_are_coroutine_functions_to_introspection_and_mocks(
+    start_emulator: StartEmulator, connect: Connect
+) -> None:
+    import inspect
+    import sys
+    from unittest import mock
+
+    emulator = await start_emulator()
+    emulator.add_instance(VM, snapshots=1)
+    client = connect(emulator)
+    (snap,) = await client.snapshots.list(VM)
+    waits = [
+        client.snapshots.wait_active,
+        client.snapshots.wait_deleted,
+        client.backups.wait_active,
+        client.images.wait_active,
+        client.images.wait_deleted,
+        snap.wait_active,
+        snap.wait_deleted,
+    ]
+    assert all(asyncio.iscoroutinefunction(w) for w in waits)
+    if sys.version_info >= (3, 12):
+        assert all(inspect.iscoroutinefunction(w) for w in waits)
+    # A user's autospec of the manager gives an awaitable wait_active.
+    manager = mock.create_autospec(type(client.snapshots), instance=True)
+    manager.wait_active.return_value = snap
+    assert await manager.wait_active(VM, snap.id) is snap

@@ -9,7 +9,7 @@ import contextvars
 import functools
 import logging
 import random
-from collections.abc import Callable, Coroutine, Generator, Hashable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
@@ -182,7 +182,6 @@ class _Waiter(asyncio.Future[T], Coroutine[Any, Any, T]):
     """
 
     __slots__ = (
-        "_steps",
         "checked",
         "deadline",
         "final_at",
@@ -227,7 +226,6 @@ class _Waiter(asyncio.Future[T], Coroutine[Any, Any, T]):
         # timeout=0: one check, awaited however long its listing takes.
         self.once = once
         self.checked = False
-        self._steps: Generator[Any, None, T] | None = None
 
     def cancel(self, msg: Any | None = None) -> bool:
         """Cancel the wait, and leave the watch."""
@@ -237,27 +235,29 @@ class _Waiter(asyncio.Future[T], Coroutine[Any, Any, T]):
         return True
 
     # -- the coroutine protocol, for a task that drives the wait (`create_task`) --
+    # Stateless, as the future's own `await` is, so that any number of tasks may
+    # drive one wait, before or after it ends.
 
     def send(self, value: None, /) -> Any:
-        """Step the wait as a coroutine: the future's own `await` does the work."""
-        if self._steps is None:
-            self._steps = self.__await__()
-        return self._steps.send(value)
+        """Step the wait as a coroutine: the wait itself while it lasts (the task
+        awaits it), then its outcome."""
+        if not self.done():
+            self._asyncio_future_blocking = True
+            return self
+        raise StopIteration(self.result())
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> Any:
         """Give the wait up, as a task does that was cancelled before its first
         step: it leaves the watch, and the error is raised."""
         self.cancel()
-        if self._steps is None:
-            self._steps = self.__await__()
-        if val is None and tb is None:
-            return self._steps.throw(typ)
-        return self._steps.throw(typ, val, tb)
+        if isinstance(typ, BaseException):
+            raise typ
+        raise val if isinstance(val, BaseException) else typ() if val is None else typ(val)
 
     def close(self) -> None:
-        """Drop the coroutine's steps (the wait goes on for any other awaiter)."""
-        if self._steps is not None:
-            self._steps.close()
+        """Drop the wait as a coroutine is dropped unstarted (a task group that
+        refuses it, say): it leaves the watch."""
+        self.cancel()
 
     def due(self, now: float) -> bool:
         """Whether the deadline has come (a one-check wait: once it was checked)."""

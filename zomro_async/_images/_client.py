@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from .._awaiting import returns_a_wait
 from .._checks import check_id, check_name
 from .._core import _document
 from .._core._context import ResourceContext, ResourceManager
@@ -178,6 +179,7 @@ class ImagesManager(ResourceManager):
 
     # No operation of its own: it sends nothing, the client's poller lists, and
     # aclose() ends the poller (and its waits). The wait is what the caller awaits.
+    @returns_a_wait
     def wait_active(
         self,
         image_id: int,
@@ -215,6 +217,7 @@ class ImagesManager(ResourceManager):
         await self._delete(_DELETE, {"elid": str(image_id)}, self._listed, image_id)
 
     # As wait_active: the poller lists, aclose() ends it, the wait starts at the call.
+    @returns_a_wait
     def wait_deleted(self, image_id: int, *, timeout: float = 600.0) -> Coroutine[Any, Any, None]:
         """Await the moment an image is no longer listed.
 

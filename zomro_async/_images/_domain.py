@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, cast
 
 import attrs
 
+from .._awaiting import returns_a_wait
 from .._binding import Bound
 from .._status import LenientStatus
 
@@ -131,6 +132,7 @@ class InstanceImage(Bound["InstanceImageCalls"]):
         """
         return cast(Self, await self._bound().get(self.instance_id, self.id))
 
+    @returns_a_wait
     def wait_active(self, timeout: float = 3600.0) -> Coroutine[Any, Any, Self]:
         """Await `ACTIVE` through the client's shared poller (the wait starts at
         the call; see `client.snapshots.wait_active`).
@@ -159,6 +161,7 @@ class InstanceImage(Bound["InstanceImageCalls"]):
         """
         await self._bound().delete(self.instance_id, self.id)
 
+    @returns_a_wait
     def wait_deleted(self, timeout: float = 600.0) -> Coroutine[Any, Any, None]:
         """Await the moment it is no longer listed (the wait starts at the call).
 
@@ -265,6 +268,7 @@ class Image(Bound["ImageCalls"]):
         """
         return await self._bound().get(self.id)
 
+    @returns_a_wait
     def wait_active(self, timeout: float = 4 * 3600.0) -> Coroutine[Any, Any, Image]:
         """Await `ACTIVE` (a copy can take hours: the default is four); the wait
         starts at the call.
@@ -285,6 +289,7 @@ class Image(Bound["ImageCalls"]):
         """
         await self._bound().delete(self.id)
 
+    @returns_a_wait
     def wait_deleted(self, timeout: float = 600.0) -> Coroutine[Any, Any, None]:
         """Await the moment it is no longer listed (the wait starts at the call).
 

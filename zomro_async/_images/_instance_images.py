@@ -12,6 +12,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from .._awaiting import returns_a_wait
 from .._checks import check_id, check_name, unique
 from .._core._bulk import (
     BulkJob,
@@ -359,6 +360,7 @@ class InstanceImages(ResourceManager, Generic[IM]):
     # No operation of its own: it sends nothing, the client's poller lists, and
     # aclose() ends the poller (and its waits). No coroutine at all: the wait is
     # what the caller awaits, and gather() of ten thousand makes no task.
+    @returns_a_wait
     def wait_active(
         self,
         instance_id: int,
@@ -402,6 +404,7 @@ class InstanceImages(ResourceManager, Generic[IM]):
         return self._await_active(self._listing(instance_id), image_id, timeout, on_update)
 
     # As wait_active: the poller lists, aclose() ends it, the wait starts at the call.
+    @returns_a_wait
     def wait_deleted(
         self, instance_id: int, image_id: int, *, timeout: float = 600.0
     ) -> Coroutine[Any, Any, None]:
