@@ -611,6 +611,19 @@ def test_a_watch_left_on_a_loop_no_longer_running_is_not_joined() -> None:
 # -- the wait itself: a future that is also a coroutine --------------------------------
 
 
+def one_wait(
+    clock: VirtualClock, *, ready_at: float, timeout: float
+) -> tuple[FakeInstances, Snapshots, Any]:
+    """A wait for snapshot 7 of instance 1, Active at `ready_at`."""
+    fake = FakeInstances(clock)
+    snapshots = Snapshots(fake, clock)
+    fake.add(1, 7, ready_at=ready_at)
+    wait = snapshots.poller.wait(
+        snapshots.listing(1), 7, timeout=timeout, judge=judge_active, goal="Active"
+    )
+    return fake, snapshots, wait
+
+
 async def test_a_wait_is_a_future_that_gather_takes_without_a_task(clock: VirtualClock) -> None:
     fake = FakeInstances(clock)
     snapshots = Snapshots(fake, clock)
@@ -652,12 +665,7 @@ async def test_a_task_drives_a_wait_as_a_coroutine(clock: VirtualClock) -> None:
 async def test_a_task_cancelled_before_its_first_step_leaves_the_watch(
     clock: VirtualClock,
 ) -> None:
-    fake = FakeInstances(clock)
-    snapshots = Snapshots(fake, clock)
-    fake.add(1, 7, ready_at=500.0)
-    wait = snapshots.poller.wait(
-        snapshots.listing(1), 7, timeout=600.0, judge=judge_active, goal="Active"
-    )
+    fake, snapshots, wait = one_wait(clock, ready_at=500.0, timeout=600.0)
     task = asyncio.create_task(wait)
     task.cancel()  # before the task ever stepped the wait
 
@@ -684,12 +692,7 @@ def test_a_wait_asked_with_no_loop_running_is_a_coroutine_that_waits_once_run() 
 
 
 async def test_tasks_may_drive_one_wait_together_and_after_it_ended(clock: VirtualClock) -> None:
-    fake = FakeInstances(clock)
-    snapshots = Snapshots(fake, clock)
-    fake.add(1, 7, ready_at=5.0)
-    wait = snapshots.poller.wait(
-        snapshots.listing(1), 7, timeout=60.0, judge=judge_active, goal="Active"
-    )
+    _, _, wait = one_wait(clock, ready_at=5.0, timeout=60.0)
 
     first, second = asyncio.create_task(wait), asyncio.create_task(wait)
     assert [s.id for s in await asyncio.gather(first, second, wait)] == [7, 7, 7]
@@ -699,12 +702,7 @@ async def test_tasks_may_drive_one_wait_together_and_after_it_ended(clock: Virtu
 async def test_a_wait_dropped_unstarted_as_a_coroutine_leaves_the_watch(
     clock: VirtualClock,
 ) -> None:
-    fake = FakeInstances(clock)
-    snapshots = Snapshots(fake, clock)
-    fake.add(1, 7, ready_at=500.0)
-    wait = snapshots.poller.wait(
-        snapshots.listing(1), 7, timeout=600.0, judge=judge_active, goal="Active"
-    )
+    _, snapshots, wait = one_wait(clock, ready_at=500.0, timeout=600.0)
 
     wait.close()  # as a task group that refuses a coroutine does
 
