@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -21,21 +21,6 @@ logger = logging.getLogger("zomro_async")
 
 V = TypeVar("V")
 ItemT = TypeVar("ItemT", bound=Item)
-
-
-class _DeletableStatus(Protocol):
-    @property
-    def being_deleted(self) -> bool: ...
-
-
-class Deletable(Protocol):
-    """What a delete's look at the listing asks of an item: its id and whether
-    a delete has taken hold of it."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def status(self) -> _DeletableStatus: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -133,7 +118,7 @@ class ResourceManager:
         self,
         func: str,
         fields: Mapping[str, str],
-        listing: Callable[[], Awaitable[Sequence[Deletable]]],
+        listing: Callable[[], Awaitable[Sequence[Item]]],
         item_id: int,
     ) -> None:
         """Send a delete, retried; one whose retries ran out is done all the same
