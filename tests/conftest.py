@@ -97,15 +97,7 @@ def error(type_: str, object_: str = "", msg: str = "refused") -> dict[str, Any]
     return {"doc": {"error": {"$type": type_, "$object": object_, "msg": {"$": msg}}}}
 
 
-_ENDED_SESSION = {
-    "doc": {
-        "error": {
-            "$type": "access",
-            "$object": "",
-            "msg": {"$": "Insufficient privileges to perform this operation"},
-        }
-    }
-}
+_ENDED_SESSION = error("access", "", "Insufficient privileges to perform this operation")
 
 
 class FakeApi:
